@@ -1,0 +1,3 @@
+from metricpipe.cli import main
+
+main()

@@ -1,0 +1,508 @@
+"""The ``metricpipe`` command line.
+
+Only this module configures logging. Every :class:`MetricpipeError` becomes one
+clear line on stderr and its exit code; ``--debug`` adds the traceback.
+"""
+
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+
+from metricpipe import __version__
+from metricpipe.errors import MetricpipeError, NotRunningError, WorkspaceError
+
+app = typer.Typer(
+    name="metricpipe",
+    help="A real-time metric collection pipeline on one machine, or on your clusters.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(
+    help="Inspect and document metricpipe.toml.", no_args_is_help=True
+)
+app.add_typer(config_app, name="config")
+
+out = Console()
+err = Console(stderr=True)
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        envvar="METRICPIPE_WORKSPACE",
+        help="Folder for data, logs and state [default: ./.metricpipe].",
+        show_default=False,
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        envvar="METRICPIPE_CONFIG",
+        help="Config file [default: ./metricpipe.toml if present].",
+        show_default=False,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+EXIT_NOT_READY = 4
+
+
+class _FieldsFormatter(logging.Formatter):
+    """Append the ``extra`` fields of a record as ``key=value``."""
+
+    _plain = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+        "message",
+        "asctime",
+    }
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = {k: v for k, v in record.__dict__.items() if k not in self._plain}
+        if fields:
+            text += " " + " ".join(f"{k}={v}" for k, v in fields.items())
+        return text
+
+
+def _configure_logging(verbose: bool, debug: bool) -> None:
+    level = logging.DEBUG if debug else logging.INFO if verbose else logging.WARNING
+    handler = RichHandler(console=err, show_path=False, rich_tracebacks=debug)
+    handler.setFormatter(_FieldsFormatter("%(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log progress.")
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Log everything; tracebacks.")
+    ] = False,
+) -> None:
+    os.environ["METRICPIPE_DEBUG"] = (
+        "1" if debug else os.environ.get("METRICPIPE_DEBUG", "")
+    )
+    _configure_logging(verbose, debug)
+
+
+def _load(config: Path | None) -> Any:
+    from metricpipe.config import load_config
+
+    return load_config(config)
+
+
+def _workspace(workspace: Path | None) -> Any:
+    from metricpipe.paths import Workspace
+
+    return Workspace.resolve(workspace)
+
+
+# --- setup ---------------------------------------------------------------------------
+
+
+@app.command()
+def setup(
+    list_: Annotated[
+        bool, typer.Option("--list", help="List components; install nothing.")
+    ] = False,
+    json_: JsonOpt = False,
+    only: Annotated[
+        list[str] | None, typer.Option("--only", help="Install only these components.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Reinstall even if present.")
+    ] = False,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Fetch and build every component from its registry (cached, idempotent)."""
+    from metricpipe.provision import installers
+    from metricpipe.provision.components import COMPONENTS, by_name
+
+    _load(config)  # a bad config should fail before a long download
+    chosen = list(COMPONENTS)
+    if only:
+        try:
+            chosen = [by_name(name) for name in only]
+        except KeyError as exc:
+            raise typer.BadParameter(str(exc.args[0]), param_hint="--only") from None
+
+    if list_:
+        statuses = [installers.status(c) for c in chosen]
+        if json_:
+            out.print_json(json.dumps([s.as_dict() for s in statuses]))
+            return
+        table = Table(
+            "component", "version", "source", "coordinate", "installed", "path"
+        )
+        for s in statuses:
+            table.add_row(
+                s.name,
+                s.version,
+                s.source,
+                s.coordinate,
+                "yes" if s.installed else "no",
+                s.path,
+            )
+        out.print(table)
+        return
+
+    results = []
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=json_,
+    ) as progress:
+        overall = progress.add_task("components", total=len(chosen))
+        for component in chosen:
+            started = time.monotonic()
+            was_installed = installers.is_installed(component) and not force
+            progress.update(
+                overall,
+                description=f"{component.name} {component.version} ({component.source})",
+            )
+            path = installers.install(component, force=force)
+            results.append(
+                {
+                    "name": component.name,
+                    "version": component.version,
+                    "path": str(path),
+                    "action": "cached" if was_installed else "installed",
+                    "seconds": round(time.monotonic() - started, 1),
+                }
+            )
+            progress.advance(overall)
+    if json_:
+        out.print_json(json.dumps(results))
+    else:
+        for r in results:
+            err.print(
+                f"  {r['name']:<16} {r['version']:<10} {r['action']:<9} {r['seconds']:>6}s"
+            )
+
+
+# --- up / down / status / logs -------------------------------------------------------
+
+
+def _status_rows(workspace: Any) -> tuple[Any, list[dict[str, Any]]]:
+    from metricpipe.supervisor.state import PipelineState, observed, process_alive
+
+    state = PipelineState.read(workspace.state_file)
+    if state is None:
+        return None, []
+    state = observed(state)
+    rows = [
+        {
+            "name": s.name,
+            "state": s.state,
+            "pid": s.pid,
+            "endpoint": s.endpoint,
+            "restarts": s.restarts,
+            "message": s.message,
+        }
+        for s in state.services
+    ]
+    state.supervisor_alive = process_alive(state.supervisor_pid)
+    return state, rows
+
+
+def _print_status(rows: list[dict[str, Any]]) -> None:
+    colours = {
+        "ready": "green",
+        "starting": "yellow",
+        "failed": "red",
+        "stopped": "dim",
+    }
+    table = Table("service", "state", "pid", "endpoint", "restarts", "message")
+    for r in rows:
+        colour = colours.get(r["state"], "white")
+        table.add_row(
+            r["name"],
+            f"[{colour}]{r['state']}[/]",
+            str(r["pid"] or "-"),
+            r["endpoint"],
+            str(r["restarts"]),
+            r["message"],
+        )
+    out.print(table)
+
+
+@app.command()
+def up(
+    detach: Annotated[
+        bool,
+        typer.Option(
+            "--detach", "-d", help="Run in the background; return when ready."
+        ),
+    ] = False,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Start the whole pipeline; Ctrl-C stops everything cleanly."""
+    from metricpipe.supervisor.registry import build_services
+    from metricpipe.supervisor.supervisor import Supervisor
+
+    cfg = _load(config)
+    ws = _workspace(workspace)
+    services = build_services(cfg, ws)
+    supervisor = Supervisor(cfg, ws, services)
+    supervisor.validate()
+
+    if detach:
+        _up_detached(ws, config, len(services) * cfg.supervisor.ready_timeout_s + 60)
+        return
+
+    def ready(_: object) -> None:
+        _, rows = _status_rows(ws)
+        _print_status(rows)
+        err.print(f"[green]metricpipe is up[/] (workspace {ws.root}). Ctrl-C stops it.")
+
+    supervisor.run(on_ready=ready)
+    err.print("metricpipe stopped.")
+
+
+def _up_detached(ws: Any, config: Path | None, timeout_s: float) -> None:
+    from metricpipe.supervisor.state import process_alive
+
+    ws.create()
+    log_path = ws.logs / "supervisor.log"
+    argv = [sys.executable, "-m", "metricpipe", "-v", "up", "--workspace", str(ws.root)]
+    if config:
+        argv += ["--config", str(config.resolve())]
+    ws.state_file.unlink(missing_ok=True)
+    with log_path.open("ab") as log_out:
+        child = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log_out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    deadline = time.monotonic() + timeout_s
+    with err.status("Starting services…"):
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            state, rows = _status_rows(ws)
+            if child.poll() is not None:
+                tail = "\n".join(
+                    log_path.read_text(errors="replace").splitlines()[-25:]
+                )
+                err.print(tail)
+                raise MetricpipeError(
+                    f"the supervisor exited with code {child.returncode} before the "
+                    f"pipeline was ready; full log: {log_path}"
+                )
+            if (
+                state is not None
+                and rows
+                and state.supervisor_pid == child.pid
+                and all(r["state"] == "ready" for r in rows)
+            ):
+                _print_status(rows)
+                err.print(
+                    f"[green]metricpipe is up[/] in the background (pid {child.pid}); "
+                    "`metricpipe down` stops it."
+                )
+                return
+    if process_alive(child.pid):
+        os.kill(child.pid, signal.SIGTERM)
+    raise MetricpipeError(
+        f"the pipeline was not ready within {timeout_s:g} s; see {log_path}"
+    )
+
+
+@app.command()
+def down(
+    purge: Annotated[
+        bool, typer.Option("--purge", help="Also delete the workspace.")
+    ] = False,
+    workspace: WorkspaceOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Stop a pipeline started with `up --detach` (or in another terminal)."""
+    from metricpipe.supervisor.state import PipelineState, process_alive
+
+    ws = _workspace(workspace)
+    cfg = _load(config)
+    state = PipelineState.read(ws.state_file)
+    stopped_any = False
+
+    if state is not None and process_alive(state.supervisor_pid):
+        os.kill(state.supervisor_pid, signal.SIGTERM)
+        budget = cfg.supervisor.stop_timeout_s * max(1, len(state.services)) + 10
+        deadline = time.monotonic() + budget
+        with err.status("Stopping services…"):
+            while process_alive(state.supervisor_pid) and time.monotonic() < deadline:
+                time.sleep(0.3)
+        stopped_any = True
+
+    # Whatever a killed supervisor left behind goes too.
+    if state is not None:
+        for service in state.services:
+            if process_alive(service.pid, service.create_time):
+                assert service.pid is not None
+                try:
+                    os.killpg(service.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    os.kill(service.pid, signal.SIGKILL)
+                stopped_any = True
+        ws.state_file.unlink(missing_ok=True)
+
+    if purge and ws.root.exists():
+        expected = {"data", "logs", "conf", "run"}
+        extra = {p.name for p in ws.root.iterdir()} - expected
+        if extra:
+            raise WorkspaceError(
+                f"refusing to delete {ws.root}: it holds {sorted(extra)}, which metricpipe "
+                "did not create; delete it yourself if you are sure"
+            )
+        shutil.rmtree(ws.root)
+        err.print(f"Deleted workspace {ws.root}.")
+    err.print("Stopped." if stopped_any else "Nothing was running.")
+
+
+@app.command()
+def status(json_: JsonOpt = False, workspace: WorkspaceOpt = None) -> None:
+    """Show every service: state, pid, endpoint. Exit 0 only if all are ready."""
+    ws = _workspace(workspace)
+    state, rows = _status_rows(ws)
+    if json_:
+        out.print_json(
+            json.dumps(
+                {
+                    "supervisor_pid": state.supervisor_pid if state else None,
+                    "running": bool(state and state.supervisor_alive),
+                    "services": rows,
+                }
+            )
+        )
+    elif rows:
+        _print_status(rows)
+    if state is None or not state.supervisor_alive:
+        if not json_:
+            err.print(f"No pipeline is running in {ws.root}.")
+        raise typer.Exit(NotRunningError.exit_code)
+    if any(r["state"] != "ready" for r in rows):
+        raise typer.Exit(EXIT_NOT_READY)
+
+
+@app.command()
+def logs(
+    service: Annotated[str, typer.Argument(help="Service name, or 'supervisor'.")],
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing.")
+    ] = False,
+    lines: Annotated[
+        int, typer.Option("--lines", "-n", help="Lines to show first.")
+    ] = 50,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Print a service's log."""
+    from metricpipe.supervisor.config import SERVICE_NAMES
+
+    if service not in (*SERVICE_NAMES, "supervisor"):
+        raise typer.BadParameter(
+            f"{service!r} is not a service; use one of {', '.join(SERVICE_NAMES)}, supervisor",
+            param_hint="SERVICE",
+        )
+    path = _workspace(workspace).log_of(service)
+    if not path.exists():
+        raise NotRunningError(
+            f"no log for {service!r} at {path}; has it ever run here?"
+        )
+    with path.open(errors="replace") as handle:
+        for line in handle.readlines()[-lines:]:
+            sys.stdout.write(line)
+        sys.stdout.flush()
+        while follow:
+            line = handle.readline()
+            if line:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            else:
+                time.sleep(0.3)
+
+
+# --- config --------------------------------------------------------------------------
+
+
+@config_app.command("sample")
+def config_sample() -> None:
+    """Print a sample metricpipe.toml with every key and its default."""
+    from metricpipe.config import sample_toml
+
+    sys.stdout.write(sample_toml())
+
+
+@config_app.command("reference")
+def config_reference() -> None:
+    """Print the config reference as a Markdown table."""
+    from metricpipe.config import reference_markdown
+
+    sys.stdout.write(reference_markdown())
+
+
+@config_app.command("check")
+def config_check(config: ConfigOpt = None, json_: JsonOpt = False) -> None:
+    """Validate the config (file and environment) and print the result."""
+    cfg = _load(config)
+    if json_:
+        out.print_json(cfg.model_dump_json())
+    else:
+        err.print("[green]Config is valid.[/]")
+
+
+@app.command()
+def version() -> None:
+    """Print metricpipe's version."""
+    out.print(__version__)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except MetricpipeError as exc:
+        if os.environ.get("METRICPIPE_DEBUG") == "1":
+            err.print_exception()
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("Aborted.")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # click's usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

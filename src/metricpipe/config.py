@@ -1,0 +1,231 @@
+"""The one configuration file, ``metricpipe.toml``.
+
+Each stage owns its section model in its own package; this module assembles them,
+loads the TOML file, applies ``METRICPIPE_<SECTION>__<KEY>`` environment overrides
+and turns every validation problem into a :class:`ConfigError` that names the key,
+the bad value and what is allowed. The sample file and the README's reference are
+generated from these models, so the docs cannot drift from the code.
+"""
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.fields import FieldInfo
+
+from metricpipe.broker.config import KafkaConfig
+from metricpipe.collect.config import CollectConfig
+from metricpipe.dashboard.config import DashboardConfig
+from metricpipe.errors import ConfigError, ConfigErrors
+from metricpipe.lag.config import LagConfig
+from metricpipe.process.config import ProcessConfig
+from metricpipe.store.config import StoreConfig
+from metricpipe.supervisor.config import SupervisorConfig
+
+ENV_PREFIX = "METRICPIPE_"
+ENV_DELIMITER = "__"
+CONFIG_ENV = "METRICPIPE_CONFIG"
+DEFAULT_CONFIG = "metricpipe.toml"
+
+
+class Config(BaseModel):
+    """The whole pipeline's configuration."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    supervisor: SupervisorConfig = Field(
+        default_factory=SupervisorConfig,
+        description="How services are started, watched and restarted.",
+    )
+    kafka: KafkaConfig = Field(
+        default_factory=KafkaConfig,
+        description="The Kafka broker and the pipeline's topics.",
+    )
+    collect: CollectConfig = Field(
+        default_factory=CollectConfig,
+        description="Telegraf: what it collects and how it ships to Kafka.",
+    )
+    process: ProcessConfig = Field(
+        default_factory=ProcessConfig,
+        description="The Spark Structured Streaming job.",
+    )
+    store: StoreConfig = Field(
+        default_factory=StoreConfig,
+        description="OpenSearch, InfluxDB and the Kafka Connect sinks.",
+    )
+    lag: LagConfig = Field(
+        default_factory=LagConfig,
+        description="Consumer lag monitoring.",
+    )
+    dashboard: DashboardConfig = Field(
+        default_factory=DashboardConfig,
+        description="The built-in live dashboard.",
+    )
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """Nested dict from ``METRICPIPE_SECTION__KEY=value`` variables."""
+    sections = set(Config.model_fields)
+    tree: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or ENV_DELIMITER not in name:
+            continue
+
+        path = name[len(ENV_PREFIX) :].lower().split(ENV_DELIMITER)
+        if path[0] not in sections:
+            raise ConfigError(
+                name,
+                value,
+                f"no config section {path[0]!r}",
+                f"use one of {', '.join(sorted(sections))}",
+            )
+
+        node = tree
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = value
+    return tree
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe_allowed(error: dict[str, Any]) -> str:
+    message = str(error["msg"])
+    if error["type"] == "extra_forbidden":
+        return "unknown key; check the spelling against metricpipe.sample.toml"
+    return message[0].lower() + message[1:]
+
+
+def validate_config(data: dict[str, Any]) -> Config:
+    """Build a :class:`Config`, or raise :class:`ConfigErrors` naming every bad key."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = ".".join(str(part) for part in error["loc"])
+            problems.append(
+                ConfigError(key, error.get("input"), _describe_allowed(error))
+            )
+        raise ConfigErrors(problems) from None
+
+
+def config_path(given: str | Path | None) -> Path | None:
+    """The config file to read: the flag, then ``$METRICPIPE_CONFIG``, then ./."""
+    if given:
+        return Path(given)
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    default = Path(DEFAULT_CONFIG)
+    return default if default.exists() else None
+
+
+def load_config(
+    path: str | Path | None = None, environ: dict[str, str] | None = None
+) -> Config:
+    """Read the TOML file (if any), apply env overrides, validate everything."""
+    data: dict[str, Any] = {}
+    resolved = config_path(path)
+    if resolved is not None:
+        if not resolved.exists():
+            raise ConfigError(
+                "--config",
+                str(resolved),
+                "the file does not exist",
+                "pass an existing file",
+            )
+        try:
+            data = tomllib.loads(resolved.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(
+                "--config", str(resolved), f"not valid TOML ({exc})", "fix the syntax"
+            ) from None
+
+    overrides = _env_overrides(dict(os.environ if environ is None else environ))
+    return validate_config(_merge(data, overrides))
+
+
+# --- Documentation generated from the models -------------------------------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if value is None:
+        return '""  # unset'
+    return str(value)
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _type_name(field: FieldInfo) -> str:
+    annotation = field.annotation
+    if get_origin(annotation) is not None:
+        args = ", ".join(getattr(a, "__name__", str(a)) for a in get_args(annotation))
+        return f"{getattr(get_origin(annotation), '__name__', 'value')}[{args}]"
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def _walk(model: type[BaseModel], prefix: str) -> list[tuple[str, FieldInfo, Any]]:
+    """Every leaf key of a model as (dotted key, field, default)."""
+    leaves = []
+    instance = model()
+    for name, field in model.model_fields.items():
+        if _is_model(field.annotation):
+            assert field.annotation is not None
+            leaves.extend(_walk(field.annotation, f"{prefix}{name}."))
+        else:
+            leaves.append((f"{prefix}{name}", field, getattr(instance, name)))
+    return leaves
+
+
+def sample_toml() -> str:
+    """The commented sample config: every key, its meaning and its default."""
+    lines = [
+        "# metricpipe.toml: every key with its default. Generated by",
+        "# `metricpipe config sample`; do not edit by hand.",
+        "# Any key can also be set from the environment as",
+        "# METRICPIPE_<SECTION>__<KEY>, e.g. METRICPIPE_KAFKA__PORT=19092.",
+    ]
+    for section, field in Config.model_fields.items():
+        assert field.annotation is not None
+        lines += ["", f"# {field.description}", f"[{section}]"]
+        current_table = section
+        for key, leaf, default in _walk(field.annotation, ""):
+            table, _, name = key.rpartition(".")
+            full_table = f"{section}.{table}" if table else section
+            if full_table != current_table:
+                lines += ["", f"[{full_table}]"]
+                current_table = full_table
+            lines.append(f"# {leaf.description or name}")
+            lines.append(f"# {name} = {_toml_value(default)}")
+    return "\n".join(lines) + "\n"
+
+
+def reference_markdown() -> str:
+    """The config reference table for the README."""
+    rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    for section, field in Config.model_fields.items():
+        assert field.annotation is not None
+        for key, leaf, default in _walk(field.annotation, f"{section}."):
+            shown = _toml_value(default).replace("|", "\\|")
+            rows.append(
+                f"| `{key}` | {_type_name(leaf)} | `{shown}` | {leaf.description or ''} |"
+            )
+    return "\n".join(rows) + "\n"
