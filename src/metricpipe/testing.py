@@ -1,0 +1,128 @@
+"""Helpers for tests that run real components: free ports and detached pipelines.
+
+A test pipeline is started exactly as a user starts one, through
+``metricpipe up --detach`` with its own config file and workspace, so the tests
+exercise the real CLI and supervisor.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from metricpipe.config import Config, load_config
+from metricpipe.paths import Workspace
+from metricpipe.supervisor.state import PipelineState, process_alive
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 900
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``metricpipe`` command line in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "metricpipe", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+@dataclass
+class TestPipeline:
+    root: Path
+    config_file: Path
+    config: Config
+    workspace: Workspace
+
+    def cli(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        return cli(
+            *args,
+            "--workspace",
+            str(self.workspace.root),
+            "--config",
+            str(self.config_file),
+            timeout=timeout,
+        )
+
+    def cli_nocfg(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return cli(*args, "--workspace", str(self.workspace.root))
+
+    def state(self) -> PipelineState:
+        state = PipelineState.read(self.workspace.state_file)
+        assert state is not None, "the supervisor wrote no state file"
+        return state
+
+    def leftover_pids(self, state: PipelineState) -> list[int]:
+        pids = [state.supervisor_pid] + [
+            s.pid for s in state.services if s.pid is not None
+        ]
+        return [pid for pid in pids if process_alive(pid)]
+
+
+def local_ports_config(services: list[str]) -> dict[str, Any]:
+    """Config with every local listener on a free port, so tests never collide."""
+    return {
+        "supervisor": {"services": services, "ready_timeout_s": 240},
+        "kafka": {"port": free_port(), "controller_port": free_port()},
+        "store": {
+            "influxdb_port": free_port(),
+            "opensearch_port": free_port(),
+            "connect_port": free_port(),
+        },
+        "lag": {"burrow_port": free_port()},
+        "dashboard": {"port": free_port()},
+    }
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+@contextmanager
+def running_pipeline(
+    root: Path, services: list[str], overrides: dict[str, Any] | None = None
+) -> Iterator[TestPipeline]:
+    """Start a pipeline with ``up --detach``; always ``down`` it afterwards."""
+    data = _merge(local_ports_config(services), overrides or {})
+    config_file = root / "metricpipe.toml"
+    config_file.write_text(tomli_w.dumps(data))
+    pipeline = TestPipeline(
+        root=root,
+        config_file=config_file,
+        config=load_config(config_file, environ={}),
+        workspace=Workspace(root / "ws"),
+    )
+    started = pipeline.cli("up", "--detach")
+    try:
+        assert started.returncode == 0, (
+            f"up --detach failed ({started.returncode}):\n{started.stdout}\n{started.stderr}"
+        )
+        yield pipeline
+    finally:
+        state = PipelineState.read(pipeline.workspace.state_file)
+        pipeline.cli("down")
+        if state is not None:
+            left = pipeline.leftover_pids(state)
+            assert not left, f"processes left running after down: {left}"
