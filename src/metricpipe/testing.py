@@ -45,6 +45,7 @@ def cli(
 
 @dataclass
 class TestPipeline:
+    __test__ = False  # a helper, not a test class
     root: Path
     config_file: Path
     config: Config
