@@ -182,10 +182,8 @@ def setup(
         for component in chosen:
             started = time.monotonic()
             was_installed = installers.is_installed(component) and not force
-            progress.update(
-                overall,
-                description=f"{component.name} {component.version} ({component.source})",
-            )
+            label = f"{component.name} {component.version} ({component.source})"
+            progress.update(overall, description=label)
             path = installers.install(component, force=force)
             results.append(
                 {
@@ -201,16 +199,15 @@ def setup(
         out.print_json(json.dumps(results))
     else:
         for r in results:
-            err.print(
-                f"  {r['name']:<16} {r['version']:<10} {r['action']:<9} {r['seconds']:>6}s"
-            )
+            name, version, action = r["name"], r["version"], r["action"]
+            err.print(f"  {name:<16} {version:<10} {action:<9} {r['seconds']:>6}s")
 
 
 # --- up / down / status / logs -------------------------------------------------------
 
 
 def _status_rows(workspace: Any) -> tuple[Any, list[dict[str, Any]]]:
-    from metricpipe.supervisor.state import PipelineState, observed, process_alive
+    from metricpipe.supervisor.state import PipelineState, observed
 
     state = PipelineState.read(workspace.state_file)
     if state is None:
@@ -227,7 +224,6 @@ def _status_rows(workspace: Any) -> tuple[Any, list[dict[str, Any]]]:
         }
         for s in state.services
     ]
-    state.supervisor_alive = process_alive(state.supervisor_pid)
     return state, rows
 
 
@@ -379,8 +375,8 @@ def down(
         extra = {p.name for p in ws.root.iterdir()} - expected
         if extra:
             raise WorkspaceError(
-                f"refusing to delete {ws.root}: it holds {sorted(extra)}, which metricpipe "
-                "did not create; delete it yourself if you are sure"
+                f"refusing to delete {ws.root}: it holds {sorted(extra)}, which "
+                "metricpipe did not create; delete it yourself if you are sure"
             )
         shutil.rmtree(ws.root)
         err.print(f"Deleted workspace {ws.root}.")
@@ -428,7 +424,8 @@ def logs(
 
     if service not in (*SERVICE_NAMES, "supervisor"):
         raise typer.BadParameter(
-            f"{service!r} is not a service; use one of {', '.join(SERVICE_NAMES)}, supervisor",
+            f"{service!r} is not a service; use one of "
+            f"{', '.join(SERVICE_NAMES)}, supervisor",
             param_hint="SERVICE",
         )
     path = _workspace(workspace).log_of(service)

@@ -99,7 +99,7 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _describe_allowed(error: dict[str, Any]) -> str:
+def _describe_allowed(error: Any) -> str:
     message = str(error["msg"])
     if error["type"] == "extra_forbidden":
         return "unknown key; check the spelling against metricpipe.sample.toml"
@@ -225,7 +225,6 @@ def reference_markdown() -> str:
         assert field.annotation is not None
         for key, leaf, default in _walk(field.annotation, f"{section}."):
             shown = _toml_value(default).replace("|", "\\|")
-            rows.append(
-                f"| `{key}` | {_type_name(leaf)} | `{shown}` | {leaf.description or ''} |"
-            )
+            meaning = leaf.description or ""
+            rows.append(f"| `{key}` | {_type_name(leaf)} | `{shown}` | {meaning} |")
     return "\n".join(rows) + "\n"

@@ -117,9 +117,8 @@ def running_pipeline(
     )
     started = pipeline.cli("up", "--detach")
     try:
-        assert started.returncode == 0, (
-            f"up --detach failed ({started.returncode}):\n{started.stdout}\n{started.stderr}"
-        )
+        output = f"{started.stdout}\n{started.stderr}"
+        assert started.returncode == 0, f"up --detach failed: {output}"
         yield pipeline
     finally:
         state = PipelineState.read(pipeline.workspace.state_file)

@@ -87,10 +87,11 @@ class KafkaService(Service):
     def server_properties(self) -> str:
         kafka = self.config.kafka
         largest = max(t.max_message_bytes for t in kafka.topics.all())
+        voter = f"{NODE_ID}@{kafka.host}:{kafka.controller_port}"
         lines = {
             "process.roles": "broker,controller",
             "node.id": str(NODE_ID),
-            "controller.quorum.voters": f"{NODE_ID}@{kafka.host}:{kafka.controller_port}",
+            "controller.quorum.voters": voter,
             "listeners": (
                 f"PLAINTEXT://{kafka.host}:{kafka.port},"
                 f"CONTROLLER://{kafka.host}:{kafka.controller_port}"
@@ -98,7 +99,9 @@ class KafkaService(Service):
             "advertised.listeners": f"PLAINTEXT://{kafka.host}:{kafka.port}",
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "listener.security.protocol.map": (
+                "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
+            ),
             "log.dirs": str(self.data_dir / "log"),
             # One node: internal topics cannot have more than one replica.
             "offsets.topic.replication.factor": "1",

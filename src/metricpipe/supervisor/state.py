@@ -35,6 +35,8 @@ class PipelineState:
     supervisor_pid: int
     services: list[ServiceState] = field(default_factory=list)
     updated_at: float = field(default_factory=time.time)
+    #: Filled in by readers: is the supervisor process still there?
+    supervisor_alive: bool = True
 
     def get(self, name: str) -> ServiceState:
         for service in self.services:
@@ -79,6 +81,7 @@ def process_alive(pid: int | None, create_time: float | None = None) -> bool:
 def observed(state: PipelineState) -> PipelineState:
     """The state corrected by what is really running now."""
     supervisor_up = process_alive(state.supervisor_pid)
+    state.supervisor_alive = supervisor_up
     for service in state.services:
         if not process_alive(service.pid, service.create_time):
             if service.state in ("ready", "starting"):
