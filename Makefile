@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup up test fast lint down clean
+.PHONY: setup up test fast lint docs down clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check src
 	$(BIN)/ruff format --check src
 	$(BIN)/mypy
+
+# The sample config and the reference are generated from the config schema.
+docs: $(STAMP)
+	$(BIN)/metricpipe config sample > metricpipe.sample.toml
+	{ echo '# Configuration reference'; echo; \
+	  echo 'Generated from the config schema by `make docs`. Every key can be set in'; \
+	  echo '`metricpipe.toml` or as `METRICPIPE_<SECTION>__<KEY>` in the environment.'; \
+	  echo; $(BIN)/metricpipe config reference; } > docs/config.md
 
 down: $(STAMP)
 	$(BIN)/metricpipe down

@@ -43,7 +43,7 @@ config_app = typer.Typer(
 app.add_typer(config_app, name="config")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 WorkspaceOpt = Annotated[
     Path | None,
@@ -483,7 +483,9 @@ def version() -> None:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # Outside standalone mode click returns the code of a typer.Exit.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except MetricpipeError as exc:
         if os.environ.get("METRICPIPE_DEBUG") == "1":
             err.print_exception()

@@ -108,6 +108,8 @@ def _describe_allowed(error: Any) -> str:
 
 def validate_config(data: dict[str, Any]) -> Config:
     """Build a :class:`Config`, or raise :class:`ConfigErrors` naming every bad key."""
+    # Partial sections, e.g. one key of [kafka.topics.raw], fill in from defaults.
+    data = _merge(Config().model_dump(), data)
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
@@ -170,10 +172,6 @@ def _toml_value(value: Any) -> str:
     return str(value)
 
 
-def _is_model(annotation: Any) -> bool:
-    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
-
-
 def _type_name(field: FieldInfo) -> str:
     annotation = field.annotation
     if get_origin(annotation) is not None:
@@ -182,16 +180,15 @@ def _type_name(field: FieldInfo) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def _walk(model: type[BaseModel], prefix: str) -> list[tuple[str, FieldInfo, Any]]:
-    """Every leaf key of a model as (dotted key, field, default)."""
+def _walk(instance: BaseModel, prefix: str) -> list[tuple[str, FieldInfo, Any]]:
+    """Every leaf key of a model instance as (dotted key, field, default)."""
     leaves = []
-    instance = model()
-    for name, field in model.model_fields.items():
-        if _is_model(field.annotation):
-            assert field.annotation is not None
-            leaves.extend(_walk(field.annotation, f"{prefix}{name}."))
+    for name, field in type(instance).model_fields.items():
+        value = getattr(instance, name)
+        if isinstance(value, BaseModel):
+            leaves.extend(_walk(value, f"{prefix}{name}."))
         else:
-            leaves.append((f"{prefix}{name}", field, getattr(instance, name)))
+            leaves.append((f"{prefix}{name}", field, value))
     return leaves
 
 
@@ -203,11 +200,11 @@ def sample_toml() -> str:
         "# Any key can also be set from the environment as",
         "# METRICPIPE_<SECTION>__<KEY>, e.g. METRICPIPE_KAFKA__PORT=19092.",
     ]
+    defaults = Config()
     for section, field in Config.model_fields.items():
-        assert field.annotation is not None
         lines += ["", f"# {field.description}", f"[{section}]"]
         current_table = section
-        for key, leaf, default in _walk(field.annotation, ""):
+        for key, leaf, default in _walk(getattr(defaults, section), ""):
             table, _, name = key.rpartition(".")
             full_table = f"{section}.{table}" if table else section
             if full_table != current_table:
@@ -221,9 +218,9 @@ def sample_toml() -> str:
 def reference_markdown() -> str:
     """The config reference table for the README."""
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    for section, field in Config.model_fields.items():
-        assert field.annotation is not None
-        for key, leaf, default in _walk(field.annotation, f"{section}."):
+    defaults = Config()
+    for section in Config.model_fields:
+        for key, leaf, default in _walk(getattr(defaults, section), f"{section}."):
             shown = _toml_value(default).replace("|", "\\|")
             meaning = leaf.description or ""
             rows.append(f"| `{key}` | {_type_name(leaf)} | `{shown}` | {meaning} |")

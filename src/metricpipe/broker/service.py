@@ -173,6 +173,7 @@ class KafkaService(Service):
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-Djava.awt.headless=true",
+            "-Djava.net.preferIPv4Stack=true",
             f"-Dlog4j2.configurationFile={self.properties_file.parent / 'log4j2.yaml'}",
             "-cp",
             java_classpath("kafka"),

@@ -165,8 +165,11 @@ class Supervisor:
                 started.append(running)
                 self._await_ready(running)
             except ServiceError:
+                # The failed one keeps its 'failed' state and message for `status`.
+                self._kill(running)
                 for done in reversed(started):
-                    self._stop_one(done)
+                    if done is not running:
+                        self._stop_one(done)
                 raise
 
     def stop_all(self) -> None:
