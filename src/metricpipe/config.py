@@ -89,11 +89,11 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     return tree
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -109,7 +109,7 @@ def _describe_allowed(error: Any) -> str:
 def validate_config(data: dict[str, Any]) -> Config:
     """Build a :class:`Config`, or raise :class:`ConfigErrors` naming every bad key."""
     # Partial sections, e.g. one key of [kafka.topics.raw], fill in from defaults.
-    data = _merge(Config().model_dump(), data)
+    data = merge(Config().model_dump(), data)
     try:
         return Config.model_validate(data)
     except ValidationError as exc:
@@ -154,7 +154,7 @@ def load_config(
             ) from None
 
     overrides = _env_overrides(dict(os.environ if environ is None else environ))
-    return validate_config(_merge(data, overrides))
+    return validate_config(merge(data, overrides))
 
 
 # --- Documentation generated from the models -------------------------------------

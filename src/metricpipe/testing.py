@@ -17,7 +17,7 @@ from typing import Any
 
 import tomli_w
 
-from metricpipe.config import Config, load_config
+from metricpipe.config import Config, load_config, merge
 from metricpipe.paths import Workspace
 from metricpipe.supervisor.state import PipelineState, process_alive
 
@@ -91,22 +91,12 @@ def local_ports_config(services: list[str]) -> dict[str, Any]:
     }
 
 
-def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 @contextmanager
 def running_pipeline(
     root: Path, services: list[str], overrides: dict[str, Any] | None = None
 ) -> Iterator[TestPipeline]:
     """Start a pipeline with ``up --detach``; always ``down`` it afterwards."""
-    data = _merge(local_ports_config(services), overrides or {})
+    data = merge(local_ports_config(services), overrides or {})
     config_file = root / "metricpipe.toml"
     config_file.write_text(tomli_w.dumps(data))
     pipeline = TestPipeline(
