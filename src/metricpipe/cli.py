@@ -4,6 +4,7 @@ Only this module configures logging. Every :class:`MetricpipeError` becomes one
 clear line on stderr and its exit code; ``--debug`` adds the traceback.
 """
 
+import faulthandler
 import json
 import logging
 import os
@@ -446,6 +447,52 @@ def logs(
                 time.sleep(0.3)
 
 
+@app.command()
+def lag(
+    json_: JsonOpt = False,
+    group: Annotated[
+        list[str] | None, typer.Option("--group", "-g", help="Only these groups.")
+    ] = None,
+    config: ConfigOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Every consumer group's lag: offsets behind, worst partition, seconds behind."""
+    from metricpipe.lag.offsets import LagReader
+
+    cfg = _load(config)
+    try:
+        groups = LagReader(cfg.kafka.bootstrap).read(group)
+    except Exception as exc:  # the admin client raises KafkaException subclasses
+        raise NotRunningError(
+            f"could not read consumer groups from Kafka at {cfg.kafka.bootstrap}: "
+            f"{exc}; is the pipeline up (`metricpipe status`)?"
+        ) from exc
+
+    if json_:
+        out.print_json(json.dumps([g.as_dict() for g in groups]))
+        return
+    table = Table(
+        "group",
+        "state",
+        "lag (offsets)",
+        "worst partition",
+        "lag (s)",
+        "unknown partitions",
+    )
+    for g in groups:
+        shown = g.as_dict()
+        seconds = "unknown" if g.lag_s is None else f"{g.lag_s:.1f}"
+        table.add_row(
+            g.group,
+            g.state,
+            str(g.total_lag),
+            str(shown["worst_partition"] or "-"),
+            seconds,
+            str(g.unknown_partitions),
+        )
+    out.print(table)
+
+
 # --- config --------------------------------------------------------------------------
 
 
@@ -482,6 +529,9 @@ def version() -> None:
 
 
 def main() -> None:
+    # A crash in a native library (librdkafka, the JVM bridge) leaves a Python
+    # stack in the log instead of a bare exit code.
+    faulthandler.enable()
     try:
         # Outside standalone mode click returns the code of a typer.Exit.
         code = app(standalone_mode=False)

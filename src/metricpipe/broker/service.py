@@ -105,6 +105,9 @@ class KafkaService(Service):
             "log.dirs": str(self.data_dir / "log"),
             # One node: internal topics cannot have more than one replica.
             "offsets.topic.replication.factor": "1",
+            # Fewer offset partitions: the group coordinator comes up faster on
+            # a small machine, and one node gains nothing from fifty.
+            "offsets.topic.num.partitions": "5",
             "transaction.state.log.replication.factor": "1",
             "transaction.state.log.min.isr": "1",
             "share.coordinator.state.topic.replication.factor": "1",
@@ -128,7 +131,12 @@ class KafkaService(Service):
         id_file = self.data_dir / "cluster.id"
         if id_file.exists():
             return id_file.read_text().strip()
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        # An id starting with '-' would be read as an option by the storage tool;
+        # Kafka's own Uuid.randomUuid() skips those for the same reason.
+        while cluster_id.startswith("-"):
+            raw = base64.urlsafe_b64encode(uuid.uuid4().bytes)
+            cluster_id = raw.decode().rstrip("=")
         id_file.write_text(cluster_id + "\n")
         return cluster_id
 
@@ -194,6 +202,7 @@ class KafkaService(Service):
         return NODE_ID in metadata.brokers
 
     def after_ready(self) -> None:
-        from metricpipe.broker.topics import ensure_topics
+        from metricpipe.broker.topics import ensure_topics, wait_for_group_coordinator
 
         ensure_topics(self.config.kafka)
+        wait_for_group_coordinator(self.config.kafka)

@@ -1,8 +1,10 @@
 """Create the pipeline's topics with explicit settings, and keep them in line."""
 
 import logging
+import time
+import uuid
 
-from confluent_kafka import KafkaException
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -88,3 +90,35 @@ def ensure_topics(kafka: KafkaConfig, timeout_s: float = 30.0) -> list[str]:
         for future in admin.incremental_alter_configs(resources).values():
             future.result()
     return created
+
+
+def wait_for_group_coordinator(kafka: KafkaConfig, timeout_s: float = 120.0) -> None:
+    """Block until consumer groups work, so no stage's first commit fails.
+
+    The broker creates its offsets topic on the first group request. Asking for
+    the committed offsets of a group that never commits does that without
+    creating a group anyone would see.
+    """
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka.bootstrap,
+            "group.id": f"metricpipe-probe-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "log_level": 0,
+        }
+    )
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                consumer.committed(
+                    [TopicPartition(kafka.topics.raw.name, 0)], timeout=5
+                )
+                return
+            except KafkaException as exc:
+                if time.monotonic() > deadline:
+                    reason = f"has no group coordinator after {timeout_s:g} s: {exc}"
+                    raise ServiceError("kafka", reason) from exc
+                time.sleep(0.2)
+    finally:
+        consumer.close()

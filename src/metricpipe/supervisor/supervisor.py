@@ -226,7 +226,16 @@ class Supervisor:
             raise ServiceError(service.name, running.state.message, self._tail(service))
 
         if self._probe(service):
-            service.after_ready()
+            try:
+                service.after_ready()
+            except ServiceError:
+                raise
+            except Exception as exc:  # setup against a live service can fail anyhow
+                self._kill(running)
+                self._mark_failed(running, f"failed its setup after start: {exc}")
+                raise ServiceError(
+                    service.name, running.state.message, self._tail(service)
+                ) from exc
             running.state.state = "ready"
             log.info("Service ready", extra={"service": service.name})
             self._save()
