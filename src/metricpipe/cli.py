@@ -493,6 +493,44 @@ def lag(
     out.print(table)
 
 
+@app.command()
+def loadgen(
+    count: Annotated[
+        int, typer.Option("--count", min=1, help="Messages to send.")
+    ] = 100_000,
+    rate: Annotated[
+        float, typer.Option("--rate", min=0, help="Messages per second; 0 = flat out.")
+    ] = 0,
+    hosts: Annotated[int, typer.Option("--hosts", min=1, help="Simulated hosts.")] = 10,
+    seed: Annotated[int, typer.Option("--seed", help="Same seed, same data.")] = 1,
+    topic: Annotated[
+        str | None, typer.Option("--topic", help="Default: the raw topic.")
+    ] = None,
+    json_: JsonOpt = False,
+    config: ConfigOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Produce realistic Telegraf JSON metrics into Kafka (for benchmarks)."""
+    from metricpipe.bench.loadgen import LoadSpec, produce
+
+    cfg = _load(config)
+    spec = LoadSpec(hosts=hosts, seed=seed)
+    target = topic or cfg.kafka.topics.raw.name
+    with err.status(f"Producing {count} messages to {target}…"):
+        result = produce(cfg.kafka.bootstrap, target, spec, count, rate or None)
+    shown = {"series": spec.series_count(), "topic": target, **result.as_dict()}
+    if json_:
+        out.print_json(json.dumps(shown))
+    else:
+        err.print(
+            f"Sent {result.sent} messages ({spec.series_count()} series) in "
+            f"{result.seconds:.1f} s: {result.rate:,.0f} messages/s, "
+            f"{result.delivery_errors} delivery errors."
+        )
+    if result.delivery_errors:
+        raise typer.Exit(1)
+
+
 # --- config --------------------------------------------------------------------------
 
 
