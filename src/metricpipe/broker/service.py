@@ -80,6 +80,13 @@ class KafkaService(Service):
     def endpoint(self) -> str:
         return self.config.kafka.bootstrap
 
+    def ports(self) -> dict[str, tuple[str, int]]:
+        kafka = self.config.kafka
+        return {
+            "kafka.port": (kafka.host, kafka.port),
+            "kafka.controller_port": (kafka.host, kafka.controller_port),
+        }
+
     @property
     def properties_file(self) -> Path:
         return self.workspace.conf / "kafka" / "server.properties"

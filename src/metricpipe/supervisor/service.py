@@ -60,6 +60,14 @@ class Service(ABC):
     def endpoint(self) -> str:
         """Where users and other services reach it, e.g. ``127.0.0.1:9092``."""
 
+    def ports(self) -> dict[str, tuple[str, int]]:
+        """Ports this service will listen on, by config key: ``{key: (host, port)}``.
+
+        The supervisor checks they are free before starting, so a port in use is
+        reported with the key to change instead of as a bind error deep in a log.
+        """
+        return {}
+
     @property
     def log_file(self) -> Path:
         return self.workspace.log_of(self.name)

@@ -10,6 +10,7 @@ import ctypes
 import logging
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -178,8 +179,23 @@ class Supervisor:
 
     # --- one service ---------------------------------------------------------------
 
+    def _check_ports(self, service: Service) -> None:
+        for key, (host, port) in service.ports().items():
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    sock.bind((host, port))
+                except OSError as exc:
+                    raise ServiceError(
+                        service.name,
+                        f"cannot start: port {port} on {host} ({key}) is in use "
+                        f"({exc.strerror}); set another {key} in metricpipe.toml or "
+                        "stop the program that holds it",
+                    ) from None
+
     def _spawn(self, running: _Running) -> None:
         service = running.service
+        self._check_ports(service)
         service.log_file.parent.mkdir(parents=True, exist_ok=True)
         service.data_dir.mkdir(parents=True, exist_ok=True)
         service.prepare()

@@ -195,3 +195,27 @@ def _children() -> list["psutil.Process"]:
 
 
 import psutil  # noqa: E402  (used in the annotation above)
+
+
+def test_port_in_use_names_the_key(tmp_path: Path) -> None:
+    import socket
+
+    config, ws = make(tmp_path)
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+
+    class Listener(Sleeper):
+        def ports(self) -> dict[str, tuple[str, int]]:
+            return {"demo.port": ("127.0.0.1", port)}
+
+    try:
+        with pytest.raises(ServiceError) as caught:
+            Supervisor(config, ws, [Listener(config, ws, "listener")]).start_all()
+    finally:
+        holder.close()
+
+    text = str(caught.value)
+    assert f"port {port} on 127.0.0.1 (demo.port) is in use" in text
+    assert "set another demo.port in metricpipe.toml" in text
