@@ -208,3 +208,38 @@ def test_outage_loss_bound(
             assert outage_intervals < bound_intervals
             assert missing == 0, f"{missing} cpu intervals lost: gaps {gaps}"
             assert dropped == 0
+
+
+@pytest.mark.integration
+def test_probe_waits_for_a_record_keyed_by_this_host(
+    kafka_pipeline: TestPipeline, tmp_path: Path
+) -> None:
+    """No Telegraf runs here: the probe must say no, quickly, until a record keyed
+    by this host lands after prepare(); a record of another host does not count."""
+    from confluent_kafka import Producer
+
+    from metricpipe.collect.service import TelegrafService
+    from metricpipe.paths import Workspace
+
+    config = kafka_pipeline.config.model_copy(deep=True)
+    config.collect.hostname = f"probe-{os.getpid()}"
+    service = TelegrafService(config, Workspace(tmp_path))
+    service.prepare()
+    producer = Producer({"bootstrap.servers": config.kafka.bootstrap})
+    topic = config.kafka.topics.raw.name
+    try:
+        started = time.monotonic()
+        assert service.probe() is False
+        assert time.monotonic() - started < 2.0
+
+        producer.produce(topic, key=b"someone-else", value=b"{}")
+        producer.flush(10)
+        assert service.probe() is False
+
+        producer.produce(topic, key=config.collect.hostname.encode(), value=b"{}")
+        producer.flush(10)
+        deadline = time.monotonic() + 10
+        while not service.probe():
+            assert time.monotonic() < deadline, "probe never saw the host's record"
+    finally:
+        service.after_ready()
