@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,32 @@ def _decode(message: Any) -> RawRecord:
     )
 
 
+def _start_offsets(
+    consumer: Consumer, topic: str, from_beginning: bool, deadline: float
+) -> list[TopicPartition]:
+    """Low or high watermarks of every partition.
+
+    Right after a broker restart its partitions may have no leader yet
+    (NOT_LEADER_FOR_PARTITION), so this asks again until the deadline.
+    """
+    while True:
+        try:
+            metadata = consumer.list_topics(topic, timeout=5)
+            offsets = []
+            for partition in metadata.topics[topic].partitions:
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), timeout=5
+                )
+                offsets.append(
+                    TopicPartition(topic, partition, low if from_beginning else high)
+                )
+            return offsets
+        except KafkaException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def read_until(
     bootstrap: str,
     topic: str,
@@ -51,20 +77,11 @@ def read_until(
     Stops as soon as ``done(records)`` is true; returns what it has at the deadline.
     """
     consumer = _consumer(bootstrap)
+    deadline = time.monotonic() + timeout_s
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        start = []
-        for partition in partitions:
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=10
-            )
-            start.append(
-                TopicPartition(topic, partition, low if from_beginning else high)
-            )
-        consumer.assign(start)
+        consumer.assign(_start_offsets(consumer, topic, from_beginning, deadline))
 
         records: list[RawRecord] = []
-        deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and not done(records):
             for message in consumer.consume(num_messages=500, timeout=0.2):
                 if message.error() is None:

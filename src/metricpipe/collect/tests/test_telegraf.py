@@ -165,9 +165,14 @@ def test_outage_loss_bound(
         after = read_until(
             bootstrap,
             topic,
-            lambda got: any(
-                r.metric["timestamp"] > back_ms + 3 * interval_ms
-                for r in _mine(got, host, "cpu")
+            # Telegraf's own counters of that later moment must be in too.
+            lambda got: all(
+                any(
+                    r.metric["timestamp"] > back_ms + 3 * interval_ms
+                    and r.metric["tags"].get("output", "kafka") == "kafka"
+                    for r in _mine(got, host, name)
+                )
+                for name in ("cpu", "internal_write")
             ),
             timeout_s=60,
         )
