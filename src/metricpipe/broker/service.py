@@ -206,7 +206,18 @@ class KafkaService(Service):
             }
         )
         metadata = admin.list_topics(timeout=2)
-        return NODE_ID in metadata.brokers
+        if NODE_ID not in metadata.brokers:
+            return False
+
+        # After a crash the broker answers before its partitions have leaders
+        # again; clients would see NOT_LEADER errors, so that is not ready yet.
+        ours = {t.name for t in self.config.kafka.topics.all()}
+        return all(
+            part.leader >= 0 and part.error is None
+            for name, topic in metadata.topics.items()
+            if name in ours
+            for part in topic.partitions.values()
+        )
 
     def after_ready(self) -> None:
         from metricpipe.broker.topics import ensure_topics, wait_for_group_coordinator
