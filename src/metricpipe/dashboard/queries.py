@@ -125,11 +125,9 @@ def render(template: str, params: Params) -> str:
 # --- InfluxDB --------------------------------------------------------------------
 
 
-def _label(column: str, tags: dict[str, str], many_columns: bool) -> str:
-    parts = [f"{k}={v}" for k, v in sorted(tags.items()) if v]
-    if many_columns or not parts:
-        parts.append(column)
-    return " ".join(parts)
+def _label(column: str, tags: dict[str, str]) -> str:
+    # The column alias names what is plotted (e.g. the stage); tags say for whom.
+    return " ".join([column, *(f"{k}={v}" for k, v in sorted(tags.items()) if v)])
 
 
 async def influx_query(client: httpx.AsyncClient, url: str, q: str) -> dict[str, Any]:

@@ -84,7 +84,7 @@ def test_live_api_returns_points_for_every_influx_panel(
 
         one_host = client.get("/api/panels/cpu_busy", params={"host": HOSTS[1]})
         labels = [series["label"] for series in one_host.json()["series"]]
-        assert labels == [f"host={HOSTS[1]}"]
+        assert labels == [f"busy host={HOSTS[1]}"]
         nobody = client.get("/api/panels/cpu_busy", params={"host": "nohost"})
         assert nobody.json()["points"] == 0
 
