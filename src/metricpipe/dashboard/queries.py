@@ -161,9 +161,7 @@ def influx_series(body: dict[str, Any]) -> list[dict[str, Any]]:
                 ]
                 series_out.append(
                     {
-                        "label": _label(
-                            column, series.get("tags", {}), len(values) > 1
-                        ),
+                        "label": _label(column, series.get("tags", {})),
                         "points": points,
                     }
                 )
