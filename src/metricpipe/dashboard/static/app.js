@@ -1,6 +1,6 @@
 // The live dashboard: fetches each panel's JSON and draws it with uPlot.
-// Every panel element carries data-points (points plotted) and data-state
-// (loading, ok, empty, error) so that tests and users can see what happened.
+// Every panel element carries data-points (points plotted), data-range and
+// data-state (loading, ok, empty, error) so that tests and users can see what happened.
 "use strict";
 
 const COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
@@ -114,6 +114,7 @@ async function refreshPanel(panel) {
     draw(panel, el, body);
     table(el, body.rows || []);
     el.dataset.points = String(body.points);
+    el.dataset.range = body.range;
   } catch (err) {
     el.dataset.state = "error";
     el.querySelector(".note").textContent = String(err);

@@ -6,7 +6,7 @@ and ``chromium-driver``); Selenium is pointed at them and never downloads one.
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -114,3 +114,39 @@ def test_page_plots_every_influx_panel(
     assert overall in ("ok", "warn")
     text = browser.find_element("id", "health").text
     assert "dashboard ready" in text and "metricpipe-spark OK" in text
+
+    # The page refreshes by itself (refresh_s = 2 here) ...
+    first = _refreshed(browser)
+    _wait(lambda: _refreshed(browser) > first, "an automatic refresh")
+
+    # ... and on a new range, every InfluxDB panel is drawn again for it.
+    browser.execute_script(
+        "const r = document.getElementById('range'); r.value = '1h';"
+        "r.dispatchEvent(new Event('change', {bubbles: true}));"
+    )
+    _wait(lambda: _ranges(browser, wanted) == {"1h"}, "panels redrawn for 1h")
+    seen = _points(browser)
+    assert all(seen[k][1] > 0 for k in wanted), seen
+
+
+def _ranges(driver: webdriver.Chrome, ids: set[str]) -> set[str]:
+    return {
+        str(
+            driver.execute_script(
+                f"return document.getElementById('panel-{i}').dataset.range;"
+            )
+        )
+        for i in ids
+    }
+
+
+def _refreshed(driver: webdriver.Chrome) -> int:
+    value = driver.execute_script("return document.body.dataset.refreshed || '0';")
+    return int(value)
+
+
+def _wait(condition: Callable[[], bool], what: str, timeout_s: float = 20) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"no {what} within {timeout_s}s"
+        time.sleep(0.2)  # poll interval, bounded by the deadline
