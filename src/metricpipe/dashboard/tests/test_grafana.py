@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import dashboard as gm
 
 from metricpipe.dashboard.grafana.generate import default_urls, render_all
 
@@ -52,3 +54,10 @@ def test_dashboards_views_variables_and_queries() -> None:
                     assert "$timeFilter" in target["query"]
                 else:
                     assert target["datasource"]["uid"] == "metricpipe-opensearch"
+
+
+def test_dashboards_round_trip_through_the_sdk_models() -> None:
+    # The SDK's own model reads each file back unchanged: no stray or misspelt key.
+    for board in committed_dashboards():
+        model = gm.Dashboard.from_json(board)
+        assert json.loads(json.dumps(model, cls=JSONEncoder)) == board
