@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup up test fast lint docs down clean
+.PHONY: setup up test fast lint docs grafana down clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ docs: $(STAMP)
 	  echo 'Generated from the config schema by `make docs`. Every key can be set in'; \
 	  echo '`metricpipe.toml` or as `METRICPIPE_<SECTION>__<KEY>` in the environment.'; \
 	  echo; $(BIN)/metricpipe config reference; } > docs/config.md
+
+# Grafana provisioning (grafana/) is generated from the dashboard panel catalogue.
+grafana: $(STAMP)
+	$(BIN)/metricpipe dashboards generate --out grafana
 
 down: $(STAMP)
 	$(BIN)/metricpipe down

@@ -42,6 +42,10 @@ config_app = typer.Typer(
     help="Inspect and document metricpipe.toml.", no_args_is_help=True
 )
 app.add_typer(config_app, name="config")
+dashboards_app = typer.Typer(
+    help="Grafana provisioning for the pipeline's dashboards.", no_args_is_help=True
+)
+app.add_typer(dashboards_app, name="dashboards")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -558,6 +562,30 @@ def config_check(config: ConfigOpt = None, json_: JsonOpt = False) -> None:
         out.print_json(cfg.model_dump_json())
     else:
         err.print("[green]Config is valid.[/]")
+
+
+# --- dashboards ----------------------------------------------------------------------
+
+
+@dashboards_app.command("generate")
+def dashboards_generate(
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Folder to write (committed as ./grafana).")
+    ] = Path("grafana"),
+    influxdb_url: Annotated[
+        str, typer.Option(help="InfluxDB URL for the Grafana datasource.")
+    ] = "",
+    search_url: Annotated[
+        str, typer.Option(help="OpenSearch URL for the Grafana datasource.")
+    ] = "",
+) -> None:
+    """Write Grafana datasources, dashboard provider and dashboard JSON."""
+    from metricpipe.dashboard.grafana.generate import default_urls, write
+
+    urls = default_urls()
+    urls = type(urls)(influxdb_url or urls.influxdb, search_url or urls.search)
+    for path in write(out_dir, urls):
+        err.print(f"  wrote {path}")
 
 
 @app.command()

@@ -18,6 +18,8 @@ SCALA_BINARY = "2.13"
 LOG4J_VERSION = "2.25.3"
 TELEGRAF_VERSION = "1.37.2"
 INFLUXDB_DEB_VERSION = "1.6.7~rc0-1+b13"
+UPLOT_VERSION = "1.6.32"
+CHROMIUM_DEB_VERSION = "156.0.8078.114-1~deb12u1"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,8 @@ class Component:
             return f"{self.coordinates[0]}@v{self.version}"
         if self.source == "apt":
             return f"{self.coordinates[0]}={self.version}"
+        if self.source == "npm":
+            return f"{self.coordinates[0]}@{self.version}"
         return ", ".join(self.coordinates)
 
 
@@ -123,6 +127,30 @@ COMPONENTS: tuple[Component, ...] = (
             + TELEGRAF_VERSION
         ),
         needs=("go",),
+    ),
+    Component(
+        name="uplot",
+        version=UPLOT_VERSION,
+        source="npm",
+        coordinates=("uplot",),
+        purpose="Charting library the built-in dashboard serves to the browser",
+        needs=("npm",),
+    ),
+    Component(
+        name="chromium",
+        version=CHROMIUM_DEB_VERSION,
+        source="apt",
+        coordinates=("chromium",),
+        purpose="Headless browser for the dashboard's browser test",
+        executable="chromium",
+    ),
+    Component(
+        name="chromium-driver",
+        version=CHROMIUM_DEB_VERSION,
+        source="apt",
+        coordinates=("chromium-driver",),
+        purpose="WebDriver for the headless browser test, matching chromium",
+        executable="chromedriver",
     ),
 )
 

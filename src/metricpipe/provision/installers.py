@@ -77,6 +77,8 @@ def artifact_path(component: Component, cache: Path | None = None) -> Path:
     if component.source == "apt":
         found = shutil.which(component.executable or component.name)
         return Path(found) if found else Path("/usr/bin") / component.executable
+    if component.source == "npm":
+        return base / "node_modules" / component.coordinates[0]
     if component.source == "pypi":
         try:
             dist = importlib.metadata.distribution(component.name)
@@ -299,11 +301,34 @@ def _install_pypi(component: Component, base: Path, log_file: Path) -> None:
     )
 
 
+def _install_npm(component: Component, base: Path, log_file: Path) -> None:
+    # npm's own cache goes beside the others, not into the user's home.
+    _run(
+        component,
+        [
+            "npm",
+            "install",
+            "--prefix",
+            str(base),
+            "--cache",
+            str(cache_dir() / "npm"),
+            "--no-audit",
+            "--no-fund",
+            "--no-save",
+            component.coordinate,
+        ],
+        log_file,
+        base,
+        dict(os.environ),
+    )
+
+
 INSTALLERS: dict[str, Callable[[Component, Path, Path], None]] = {
     "maven": _install_maven,
     "go": _install_go,
     "apt": _install_apt,
     "pypi": _install_pypi,
+    "npm": _install_npm,
 }
 
 

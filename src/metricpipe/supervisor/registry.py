@@ -12,8 +12,13 @@ def _factories() -> dict[str, Callable[[Config, Workspace], Service]]:
     # Imported here so that `metricpipe --help` does not load every stage.
     from metricpipe.broker.service import KafkaService
     from metricpipe.collect.service import TelegrafService
+    from metricpipe.dashboard.service import DashboardService
 
-    return {"kafka": KafkaService, "telegraf": TelegrafService}
+    return {
+        "kafka": KafkaService,
+        "telegraf": TelegrafService,
+        "dashboard": DashboardService,
+    }
 
 
 def implemented() -> list[str]:

@@ -1,0 +1,52 @@
+"""What the dashboard process needs, resolved from the pipeline config.
+
+The supervisor writes this as JSON before each start, so the server process does
+not re-read metricpipe.toml or the environment: it serves exactly what ``up``
+validated.
+"""
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from metricpipe.config import Config
+
+LOOPBACK = "127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str
+    port: int
+    influxdb_url: str
+    search_url: str
+    refresh_s: int
+    state_file: str
+    static_dir: str
+
+    @classmethod
+    def from_config(
+        cls, config: "Config", state_file: Path, static_dir: Path
+    ) -> "Settings":
+        dash = config.dashboard
+        return cls(
+            host=dash.host,
+            port=dash.port,
+            influxdb_url=dash.influxdb_url
+            or f"http://{LOOPBACK}:{config.store.influxdb_port}",
+            search_url=dash.search_url
+            or f"http://{LOOPBACK}:{config.store.opensearch_port}",
+            refresh_s=dash.refresh_s,
+            state_file=str(state_file),
+            static_dir=str(static_dir),
+        )
+
+    def write(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def read(cls, path: Path) -> "Settings":
+        return cls(**json.loads(path.read_text()))
