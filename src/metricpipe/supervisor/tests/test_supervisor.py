@@ -47,7 +47,15 @@ class Sleeper(Service):
     def prepare(self) -> None:
         self.marker.unlink(missing_ok=True)
 
+    @property
+    def pid_file(self) -> Path:
+        return self.workspace.run / f"{self.name}.pid"
+
+    def pid(self) -> int:
+        return int(self.pid_file.read_text())
+
     def process(self) -> ProcessSpec:
+        record = f"import os; open({str(self.pid_file)!r}, 'w').write(str(os.getpid()))"
         if self.exits_at_once:
             code = "print('cannot bind port 1: permission denied'); raise SystemExit(3)"
         elif self.becomes_ready:
@@ -56,7 +64,7 @@ class Sleeper(Service):
             )
         else:
             code = "import time; time.sleep(600)"
-        return ProcessSpec([sys.executable, "-c", code])
+        return ProcessSpec([sys.executable, "-c", record + "\n" + code])
 
     def probe(self) -> bool:
         return self.marker.exists()
@@ -108,7 +116,8 @@ def test_failed_readiness_rolls_back_in_reverse(tmp_path: Path) -> None:
         assert supervisor.state.get(name).pid is None
     assert supervisor.state.get("first").state == "stopped"
     assert supervisor.state.get("second").state == "failed"
-    assert not any(process_alive(p.pid) for p in _children())
+    assert not process_alive(first.pid())
+    assert not process_alive(second.pid())
 
 
 def test_exit_before_ready_shows_log_tail(tmp_path: Path) -> None:
@@ -186,15 +195,6 @@ def test_validate_collects_every_service_error(tmp_path: Path) -> None:
 
     assert caught.value.errors[0].key == "kafka.controller_port"
     assert config.kafka.port != config.kafka.controller_port
-
-
-def _children() -> list["psutil.Process"]:
-    import psutil
-
-    return psutil.Process().children(recursive=True)
-
-
-import psutil  # noqa: E402  (used in the annotation above)
 
 
 def test_port_in_use_names_the_key(tmp_path: Path) -> None:
