@@ -111,9 +111,15 @@ def _root(
     _configure_logging(verbose, debug)
 
 
-def _load(config: Path | None) -> Any:
-    from metricpipe.config import load_config
+def _load(config: Path | None, workspace: Path | None = None) -> Any:
+    """The config: --config (or $METRICPIPE_CONFIG); else, when a pipeline runs in
+    the workspace, the config it was started with; else ./metricpipe.toml."""
+    from metricpipe.config import load_config, load_running_config
 
+    if config is None and not os.environ.get("METRICPIPE_CONFIG"):
+        running = load_running_config(_workspace(workspace))
+        if running is not None:
+            return running
     return load_config(config)
 
 
@@ -287,15 +293,31 @@ def up(
     err.print("metricpipe stopped.")
 
 
+def _refuse_if_running(ws: Any) -> None:
+    from metricpipe.supervisor.state import process_alive
+
+    try:
+        pid = int(ws.supervisor_pid_file.read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        return
+    if process_alive(pid):
+        raise WorkspaceError(
+            f"workspace {ws.root} is already run by supervisor pid {pid}; stop it "
+            "with `metricpipe down` or pass another --workspace"
+        )
+
+
 def _up_detached(ws: Any, config: Path | None, timeout_s: float) -> None:
     from metricpipe.supervisor.state import process_alive
 
     ws.create()
+    _refuse_if_running(ws)
     log_path = ws.logs / "supervisor.log"
     argv = [sys.executable, "-m", "metricpipe", "-v", "up", "--workspace", str(ws.root)]
     if config:
         argv += ["--config", str(config.resolve())]
-    ws.state_file.unlink(missing_ok=True)
+    log_path.touch()
+    log_start = log_path.stat().st_size
     with log_path.open("ab") as log_out:
         child = subprocess.Popen(
             argv,
@@ -311,14 +333,18 @@ def _up_detached(ws: Any, config: Path | None, timeout_s: float) -> None:
             time.sleep(0.5)
             state, rows = _status_rows(ws)
             if child.poll() is not None:
-                tail = "\n".join(
-                    log_path.read_text(errors="replace").splitlines()[-25:]
-                )
-                err.print(tail)
-                raise MetricpipeError(
+                # Only what this run wrote: older failures would mislead.
+                with log_path.open("rb") as handle:
+                    handle.seek(log_start)
+                    text = handle.read().decode(errors="replace")
+                err.print("\n".join(text.splitlines()[-25:]), highlight=False)
+                failure = MetricpipeError(
                     f"the supervisor exited with code {child.returncode} before the "
                     f"pipeline was ready; full log: {log_path}"
                 )
+                if child.returncode > 0:
+                    failure.exit_code = child.returncode
+                raise failure
             if (
                 state is not None
                 and rows
@@ -350,16 +376,26 @@ def down(
     from metricpipe.supervisor.state import PipelineState, process_alive
 
     ws = _workspace(workspace)
-    cfg = _load(config)
+    cfg = _load(config, workspace)
     state = PipelineState.read(ws.state_file)
     stopped_any = False
 
-    if state is not None and process_alive(state.supervisor_pid):
-        os.kill(state.supervisor_pid, signal.SIGTERM)
-        budget = cfg.supervisor.stop_timeout_s * max(1, len(state.services)) + 10
+    # The pid file outlives a lost state file: trust whichever names a live pid.
+    supervisor_pid = state.supervisor_pid if state is not None else 0
+    try:
+        recorded = int(ws.supervisor_pid_file.read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        recorded = 0
+    if not process_alive(supervisor_pid) and process_alive(recorded):
+        supervisor_pid = recorded
+
+    if process_alive(supervisor_pid):
+        os.kill(supervisor_pid, signal.SIGTERM)
+        services = len(state.services) if state is not None else 8
+        budget = cfg.supervisor.stop_timeout_s * max(1, services) + 10
         deadline = time.monotonic() + budget
         with err.status("Stopping services…"):
-            while process_alive(state.supervisor_pid) and time.monotonic() < deadline:
+            while process_alive(supervisor_pid) and time.monotonic() < deadline:
                 time.sleep(0.3)
         stopped_any = True
 
@@ -420,7 +456,7 @@ def logs(
         bool, typer.Option("--follow", "-f", help="Keep printing.")
     ] = False,
     lines: Annotated[
-        int, typer.Option("--lines", "-n", help="Lines to show first.")
+        int, typer.Option("--lines", "-n", min=0, help="Lines to show first.")
     ] = 50,
     workspace: WorkspaceOpt = None,
 ) -> None:
@@ -439,7 +475,7 @@ def logs(
             f"no log for {service!r} at {path}; has it ever run here?"
         )
     with path.open(errors="replace") as handle:
-        for line in handle.readlines()[-lines:]:
+        for line in handle.readlines()[-lines:] if lines else []:
             sys.stdout.write(line)
         sys.stdout.flush()
         while follow:
@@ -463,7 +499,7 @@ def lag(
     """Every consumer group's lag: offsets behind, worst partition, seconds behind."""
     from metricpipe.lag.offsets import LagReader
 
-    cfg = _load(config)
+    cfg = _load(config, workspace)
     try:
         groups = LagReader(cfg.kafka.bootstrap).read(group)
     except Exception as exc:  # the admin client raises KafkaException subclasses
@@ -516,10 +552,12 @@ def loadgen(
 ) -> None:
     """Produce realistic Telegraf JSON metrics into Kafka (for benchmarks)."""
     from metricpipe.bench.loadgen import LoadSpec, produce
+    from metricpipe.broker.topics import check_reachable
 
-    cfg = _load(config)
+    cfg = _load(config, workspace)
     spec = LoadSpec(hosts=hosts, seed=seed)
     target = topic or cfg.kafka.topics.raw.name
+    check_reachable(cfg.kafka.bootstrap, target)
     with err.status(f"Producing {count} messages to {target}…"):
         result = produce(cfg.kafka.bootstrap, target, spec, count, rate or None)
     shown = {"series": spec.series_count(), "topic": target, **result.as_dict()}

@@ -7,6 +7,7 @@ the bad value and what is allowed. The sample file and the README's reference ar
 generated from these models, so the docs cannot drift from the code.
 """
 
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -65,6 +66,29 @@ class Config(BaseModel):
     )
 
 
+def _is_list_field(path: list[str]) -> bool:
+    """Whether the dotted path names a list-valued key of the config."""
+    model: Any = Config
+    for part in path:
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            return False
+        model = fields[part].annotation
+    return get_origin(model) is list
+
+
+def _env_value(path: list[str], value: str) -> Any:
+    """Lists come from the environment as JSON or as comma-separated words."""
+    if not _is_list_field(path):
+        return value
+    if value.strip().startswith("["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            pass
+    return [word.strip() for word in value.split(",") if word.strip()]
+
+
 def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
     """Nested dict from ``METRICPIPE_SECTION__KEY=value`` variables."""
     sections = set(Config.model_fields)
@@ -85,7 +109,7 @@ def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
         node = tree
         for part in path[:-1]:
             node = node.setdefault(part, {})
-        node[path[-1]] = value
+        node[path[-1]] = _env_value(path, value)
     return tree
 
 
@@ -225,3 +249,25 @@ def reference_markdown() -> str:
             meaning = leaf.description or ""
             rows.append(f"| `{key}` | {_type_name(leaf)} | `{shown}` | {meaning} |")
     return "\n".join(rows) + "\n"
+
+
+RUNNING_CONFIG = "config.json"
+
+
+def save_running_config(config: Config, run_dir: Path) -> None:
+    """Keep the config a pipeline was started with, for commands given only
+    ``--workspace`` (lag, loadgen, verify) to reach the same services."""
+    path = run_dir / RUNNING_CONFIG
+    path.write_text(config.model_dump_json(indent=2))
+    path.chmod(0o600)
+
+
+def load_running_config(workspace: Any) -> Config | None:
+    """The config of the pipeline running in ``workspace``, if one runs there."""
+    from metricpipe.supervisor.state import PipelineState, process_alive
+
+    state = PipelineState.read(workspace.state_file)
+    path = workspace.run / RUNNING_CONFIG
+    if state is None or not process_alive(state.supervisor_pid) or not path.exists():
+        return None
+    return Config.model_validate_json(path.read_text())

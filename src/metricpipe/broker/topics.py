@@ -14,7 +14,7 @@ from confluent_kafka.admin import (
 )
 
 from metricpipe.broker.config import KafkaConfig, TopicConfig
-from metricpipe.errors import ServiceError
+from metricpipe.errors import NotRunningError, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +122,21 @@ def wait_for_group_coordinator(kafka: KafkaConfig, timeout_s: float = 120.0) -> 
                 time.sleep(0.2)
     finally:
         consumer.close()
+
+
+def check_reachable(bootstrap: str, topic: str, timeout_s: float = 10.0) -> None:
+    """Fail fast, naming the address or topic, instead of timing out per record."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    try:
+        topics = admin.list_topics(timeout=timeout_s).topics
+    except KafkaException as exc:
+        raise NotRunningError(
+            f"Kafka at {bootstrap} did not answer within {timeout_s:g} s ({exc}); "
+            "is the pipeline up (`metricpipe status`), or is kafka.bootstrap_servers "
+            "right?"
+        ) from exc
+    if topic not in topics:
+        raise NotRunningError(
+            f"topic {topic!r} does not exist on {bootstrap}; existing: "
+            f"{', '.join(sorted(t for t in topics if not t.startswith('__')))}"
+        )

@@ -90,6 +90,8 @@ class LagReader:
         self._rates: dict[tuple[str, int], float] = {}
 
     def groups(self) -> list[tuple[str, str]]:
+        # An unreachable cluster must be an error, not an empty list of groups.
+        self._admin.list_topics(timeout=TIMEOUT_S)
         result = self._admin.list_consumer_groups(request_timeout=TIMEOUT_S).result()
         return sorted(
             (g.group_id, str(g.state).rsplit(".", 1)[-1]) for g in result.valid

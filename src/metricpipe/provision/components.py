@@ -54,7 +54,9 @@ class Component:
 
 def _log4j() -> tuple[str, ...]:
     return (
-        f"org.apache.logging.log4j:log4j-slf4j2-impl:{LOG4J_VERSION}",
+        # Kafka 4.1 is built against SLF4J 1.7: the 2.x binding would leave it
+        # logging to nowhere.
+        f"org.apache.logging.log4j:log4j-slf4j-impl:{LOG4J_VERSION}",
         f"org.apache.logging.log4j:log4j-core:{LOG4J_VERSION}",
     )
 

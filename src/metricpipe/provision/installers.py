@@ -96,7 +96,12 @@ def is_installed(component: Component, cache: Path | None = None) -> bool:
             return False
     if component.source == "apt":
         return _apt_installed_version(component.coordinates[0]) == component.version
-    return (component_dir(component, cache) / ".complete").exists()
+    # The marker holds the coordinate it was built from: a changed pin reinstalls.
+    marker = component_dir(component, cache) / ".complete"
+    try:
+        return marker.read_text().strip() == component.coordinate
+    except FileNotFoundError:
+        return False
 
 
 def status(component: Component, cache: Path | None = None) -> Status:

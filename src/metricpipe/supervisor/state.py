@@ -46,6 +46,7 @@ class PipelineState:
 
     def write(self, path: Path) -> None:
         self.updated_at = time.time()
+        self.supervisor_alive = True  # only the live supervisor writes
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".state.")
         with os.fdopen(fd, "w") as out:

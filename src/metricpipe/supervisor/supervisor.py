@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from metricpipe.config import Config
+from metricpipe.config import Config, save_running_config
 from metricpipe.errors import ConfigError, ConfigErrors, ServiceError, WorkspaceError
 from metricpipe.paths import Workspace
 from metricpipe.supervisor.service import Service
@@ -153,6 +153,7 @@ class Supervisor:
                     "--workspace"
                 )
         pid_file.write_text(f"{os.getpid()}\n")
+        save_running_config(self.config, self.workspace.run)
         self._save()
 
     def start_all(self) -> None:
@@ -220,7 +221,12 @@ class Supervisor:
         running.state.create_time = psutil.Process(pid).create_time()
         running.state.state = "starting"
         running.state.started_at = time.time()
-        running.state.message = ""
+        if running.state.restarts:
+            # Keep why it was restarted, for `status`.
+            reason = running.state.message.split("; restarted after: ")[-1]
+            running.state.message = f"restarted after: {reason}" if reason else ""
+        else:
+            running.state.message = ""
         running.started_monotonic = self._now()
         running.ready_deadline = self._now() + self.config.supervisor.ready_timeout_s
         log.info("Started service", extra={"service": service.name, "pid": pid})

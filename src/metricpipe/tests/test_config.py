@@ -128,3 +128,17 @@ def test_cli_rejects_bad_config_before_starting(tmp_path: Path) -> None:
     assert "supervisor.ready_timeout_s" in result.stderr
     assert "-1" in result.stderr
     assert not (tmp_path / "ws").exists(), "nothing may start on a bad config"
+
+
+def test_list_keys_from_environment(tmp_path: Path) -> None:
+    path = write(tmp_path, "")
+
+    words = load_config(
+        path, environ={"METRICPIPE_SUPERVISOR__SERVICES": "kafka, telegraf"}
+    )
+    as_json = load_config(
+        path, environ={"METRICPIPE_SUPERVISOR__SERVICES": '["kafka"]'}
+    )
+
+    assert words.supervisor.services == ["kafka", "telegraf"]
+    assert as_json.supervisor.services == ["kafka"]

@@ -12,7 +12,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from metricpipe.testing import TestPipeline, running_pipeline
+from metricpipe.testing import TestPipeline, cli, running_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -169,3 +169,33 @@ def test_second_up_in_same_workspace_is_refused(kafka_pipeline: TestPipeline) ->
 
     assert result.returncode == 5
     assert "already run by supervisor pid" in result.stderr
+
+
+def test_second_detached_up_is_refused_and_keeps_state(
+    kafka_pipeline: TestPipeline,
+) -> None:
+    before = status(kafka_pipeline)
+
+    result = kafka_pipeline.cli("up", "--detach")
+
+    assert result.returncode == 5
+    assert "already run by supervisor pid" in result.stderr
+    assert status(kafka_pipeline) == before
+
+
+def test_lag_uses_the_running_pipelines_config(kafka_pipeline: TestPipeline) -> None:
+    # Only --workspace: the broker is on a free port, not the default 9092.
+    result = kafka_pipeline.cli_nocfg("lag", "--json")
+
+    assert result.returncode == 0, result.stderr
+    json.loads(result.stdout)
+
+
+def test_lag_against_unreachable_broker_is_an_error(tmp_path: Path) -> None:
+    config = tmp_path / "metricpipe.toml"
+    config.write_text('[kafka]\nbootstrap_servers = "127.0.0.1:1"\n')
+
+    result = cli("lag", "--config", str(config), "--workspace", str(tmp_path))
+
+    assert result.returncode == 6
+    assert "127.0.0.1:1" in result.stderr
