@@ -11,8 +11,9 @@ from metricpipe.supervisor.service import Service
 def _factories() -> dict[str, Callable[[Config, Workspace], Service]]:
     # Imported here so that `metricpipe --help` does not load every stage.
     from metricpipe.broker.service import KafkaService
+    from metricpipe.process.service import SparkService
 
-    return {"kafka": KafkaService}
+    return {"kafka": KafkaService, "spark": SparkService}
 
 
 def implemented() -> list[str]:
