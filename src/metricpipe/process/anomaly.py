@@ -5,7 +5,7 @@ the job). A point scores ``|value - mean| / sqrt(var)`` against the baseline
 *before* the point is folded in; crossing ``threshold`` from below emits one
 alert, and the series must fall back under the threshold before it can alert
 again, so a plateau after a step does not alert on every point. Idle series are
-dropped after a processing-time timeout.
+dropped once the watermark passes their last point + an idle timeout.
 """
 
 import logging
@@ -101,7 +101,10 @@ def make_detector(settings: AnomalySettings) -> Any:
         values = [float(v) for v in points["value"]]
         baseline, alerts = score_points(baseline, values, settings)
         state.update((baseline.count, baseline.mean, baseline.var, baseline.in_alert))
-        state.setTimeoutDuration(timeout_ms)
+        # Event-time timeout: the series expires once the watermark passes its
+        # last point + the idle timeout. (A processing-time timeout would make
+        # Spark run a no-data batch at every trigger, forever.)
+        state.setTimeoutTimestamp(int(points["event_ts_ms"].max()) + timeout_ms)
 
         if not alerts:
             return
@@ -130,14 +133,20 @@ def make_detector(settings: AnomalySettings) -> Any:
     return detect
 
 
-def detect_anomalies(points: DataFrame, settings: AnomalySettings) -> DataFrame:
+def detect_anomalies(
+    points: DataFrame, settings: AnomalySettings, watermark_s: float
+) -> DataFrame:
     """Alerts from numeric points (see :func:`metricpipe.process.transform`)."""
-    slim = points.select(
+    slim = points.withWatermark(
+        "event_ts", f"{int(watermark_s * 1000)} milliseconds"
+    ).select(
         "series_id",
         "series_key",
         "name",
         "field",
         F.unix_millis("event_ts").alias("event_ts_ms"),
+        # Kept (unused by the detector) so the watermark stays on the plan.
+        "event_ts",
         "offset",
         "value",
     )
@@ -146,7 +155,7 @@ def detect_anomalies(points: DataFrame, settings: AnomalySettings) -> DataFrame:
         outputStructType=ALERT_SCHEMA,
         stateStructType=STATE_SCHEMA,
         outputMode="append",
-        timeoutConf="ProcessingTimeTimeout",
+        timeoutConf="EventTimeTimeout",
     )
 
 

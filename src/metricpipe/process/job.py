@@ -149,7 +149,7 @@ def start_queries(
             window_s=min(process.window_s),
         )
         points = transform.numeric_points(_exploded(spark, config))
-        alerts = anomaly.detect_anomalies(points, settings)
+        alerts = anomaly.detect_anomalies(points, settings, wm)
         queries.append(
             sink(anomaly.alerts_kafka(alerts), "alerts", topics.alerts.name, "append")
         )
@@ -175,6 +175,10 @@ def _explain_failure(exc: BaseException, config: Config, workspace: Workspace) -
 
 
 def run(config: Config, workspace: Workspace) -> int:
+    # Python workers (the anomaly detector) must run this interpreter, and Spark
+    # must stay on loopback.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     jars = runtime.connector_jars()
     runtime.check_checkpoint(config, workspace)
     status = status_file(workspace)

@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
 from metricpipe.process import transform as T
+from metricpipe.process.tests.conftest import FileStream
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +111,9 @@ def test_every_dlq_reason(spark: SparkSession) -> None:
         "empty_fields": metric({}),
         "ts_future": metric({"a": 1}, T0 + hour_ms),
         "ts_past": metric({"a": 1}, T0 - 30 * 24 * hour_ms),
-        "non_finite": '{"name":"cpu","fields":{"a":1e400,"ok":1},"timestamp":%d}' % T0,
+        "non_finite": '{"name":"cpu","fields":{"a":1e400,"ok":1},"timestamp":'
+        + str(T0)
+        + "}",
         "int_overflow": metric({"a": 2**63, "ok": 2}),
     }
     names = list(payloads)
@@ -157,8 +160,16 @@ def test_tags_with_separators_make_distinct_escaped_keys(spark: SparkSession) ->
 
 
 def test_tag_order_does_not_change_the_series(spark: SparkSession) -> None:
-    a = '{"name":"m","tags":{"b":"2","a":"1"},"fields":{"v":1},"timestamp":%d}' % T0
-    b = '{"name":"m","tags":{"a":"1","b":"2"},"fields":{"v":3},"timestamp":%d}' % T0
+    a = (
+        '{"name":"m","tags":{"b":"2","a":"1"},"fields":{"v":1},"timestamp":'
+        + str(T0)
+        + "}"
+    )
+    b = (
+        '{"name":"m","tags":{"a":"1","b":"2"},"fields":{"v":3},"timestamp":'
+        + str(T0)
+        + "}"
+    )
     got = rollups(spark, [a, b])
     assert list(got) == [f"m,a=1,b=2 v@{T0}"]
     assert got[f"m,a=1,b=2 v@{T0}"]["count"] == 2
@@ -189,3 +200,26 @@ def test_rollup_kafka_key_is_deterministic(spark: SparkSession) -> None:
     value = json.loads(rows[0].value)
     assert value["rate_per_s"] is None  # null fields are kept: a stable schema
     assert value["series_key"] == "cpu,host=h1 v"
+
+
+def test_late_rows_are_dropped_and_counted(file_stream: FileStream) -> None:
+    settings = T.ParseSettings(max_past_skew_s=10 * 365 * 86400.0)
+    records = T.parse_records(file_stream.source(), settings)
+    points = T.numeric_points(T.explode_fields(records, settings))
+    query = file_stream.start(T.rollup(points, 10, 5.0), "update")
+    try:
+        file_stream.push(query, [metric({"v": i}, T0 + i * 1000) for i in range(26)])
+        # Watermark is now T0 + 20 s: window [T0, T0 + 10 s) is closed.
+        file_stream.push(query, [metric({"v": 100}, T0 + 1000)])
+        progress = query.recentProgress
+    finally:
+        query.stop()
+
+    dropped = sum(
+        op.numRowsDroppedByWatermark for p in progress for op in p.stateOperators
+    )
+    assert dropped == 1
+    first = [
+        r for batch in file_stream.batches for r in batch if r.window_start_ms == T0
+    ]
+    assert [r["count"] for r in first] == [10]  # the late 100 never got in
