@@ -24,7 +24,7 @@ def test_spike_raises_exactly_one_alert() -> None:
     _, alerts = score_points(Baseline(), values, SETTINGS)
 
     assert [a[0] for a in alerts] == [30]
-    index, expected, std, score = alerts[0]
+    _, expected, _, score = alerts[0]
     assert 9.5 < expected < 11.0
     assert score > SETTINGS.threshold
 
