@@ -198,7 +198,6 @@ def run(config: Config, workspace: Workspace) -> int:
         group=config.process.consumer_group,
         metrics_topic=config.kafka.topics.pipeline.name,
         metrics_file=metrics_file(workspace),
-        expected_queries=query_names(config),
     )
     spark.streams.addListener(listener)
 

@@ -4,8 +4,9 @@ Spark's Kafka source keeps its position in the checkpoint, not in Kafka, so lag
 tools (Burrow) would see nothing. This listener commits every source partition's
 end offset to ``process.consumer_group`` with a plain consumer that never
 subscribes and never reads its commits back: the checkpoint stays the one truth.
-A partition is committed at the smallest end offset over the job's queries, so
-lag means "not yet processed by every query". A failed commit is logged and the
+A partition is committed at the smallest end offset over the job's queries
+that reported since the job started, so lag means "not yet processed by every
+query". A failed commit is logged and the
 next batch retries; it never stops a query.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from pyspark.sql.streaming import StreamingQueryListener
+from pyspark.sql.streaming.listener import StreamingQueryListener
 
 from metricpipe.process.transform import DLQ_REASONS
 
@@ -47,7 +48,7 @@ def min_offsets(
     return merged
 
 
-class PipelineListener(StreamingQueryListener):  # type: ignore[misc]
+class PipelineListener(StreamingQueryListener):
     """Offsets commit and self-metrics, once per query progress."""
 
     def __init__(
@@ -56,13 +57,11 @@ class PipelineListener(StreamingQueryListener):  # type: ignore[misc]
         group: str,
         metrics_topic: str,
         metrics_file: Path,
-        expected_queries: list[str],
     ) -> None:
         self.bootstrap = bootstrap
         self.group = group
         self.metrics_topic = metrics_topic
         self.metrics_file = metrics_file
-        self.expected = set(expected_queries)
         self._lock = threading.Lock()
         self._ends: dict[str, dict[str, dict[str, int]]] = {}
         self._latest: dict[str, dict[str, Any]] = {}
@@ -94,9 +93,14 @@ class PipelineListener(StreamingQueryListener):  # type: ignore[misc]
         return self._producer
 
     def commit(self) -> bool:
-        """Commit the merged end offsets once every query has reported."""
+        """Commit the merged end offsets of the queries that reported so far.
+
+        After a restart a caught-up query may not report until new data comes,
+        so waiting for all of them would commit nothing; a lagging query reports
+        as soon as its first batch ends and pulls the commit back down.
+        """
         with self._lock:
-            if not self.expected.issubset(self._ends):
+            if not self._ends:
                 return False
             merged = min_offsets(self._ends)
         offsets = [TopicPartition(t, p, o) for (t, p), o in sorted(merged.items())]

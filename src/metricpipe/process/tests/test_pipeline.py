@@ -139,6 +139,7 @@ def test_rollups_dlq_restart_and_offsets(pipeline: TestPipeline) -> None:
     keys_before = set(rollups.latest)
     produce(bootstrap, windows(t0, 4, 4))
     spark = pipeline.state().get("spark")
+    assert spark.pid is not None
     os.kill(spark.pid, signal.SIGKILL)
     deadline = time.monotonic() + DEADLINE_S
     while True:
