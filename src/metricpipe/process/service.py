@@ -63,10 +63,12 @@ class SparkService(Service):
         argv = [sys.executable, "-m", "metricpipe.process.job"]
         argv += ["--config", str(self.config_file)]
         argv += ["--workspace", str(self.workspace.root)]
-        # Python workers (the anomaly detector) must use this interpreter.
+        # Python workers (the anomaly detector) must use this interpreter, and
+        # Spark must bind to loopback only.
         env = {
             "PYSPARK_PYTHON": sys.executable,
             "PYSPARK_DRIVER_PYTHON": sys.executable,
+            "SPARK_LOCAL_IP": "127.0.0.1",
         }
         return ProcessSpec(argv, env=env)
 

@@ -68,7 +68,7 @@ class FailingConsumer:
 
 def test_failed_commit_is_counted_and_never_raised(tmp_path: Path) -> None:
     listener = PipelineListener("127.0.0.1:1", "g", "metrics.pipeline", tmp_path / "m")
-    listener._consumer = FailingConsumer()  # type: ignore[assignment]
+    listener._consumer = FailingConsumer()
     listener._ends["dlq"] = {"metrics.raw": {"0": 5}}
 
     assert listener.commit() is False
