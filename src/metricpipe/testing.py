@@ -86,6 +86,7 @@ def local_ports_config(services: list[str]) -> dict[str, Any]:
             "opensearch_port": free_port(),
             "connect_port": free_port(),
         },
+        "process": {"ui_port": free_port()},
         "lag": {"burrow_port": free_port()},
         "dashboard": {"port": free_port()},
     }

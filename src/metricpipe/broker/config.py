@@ -50,9 +50,20 @@ class TopicsConfig(BaseModel):
         ),
         description="Records a store rejected, with the store's error.",
     )
+    pipeline: TopicConfig = Field(
+        default_factory=lambda: _topic("metrics.pipeline", partitions=1),
+        description="The pipeline's own metrics, e.g. one record per Spark batch.",
+    )
 
     def all(self) -> list[TopicConfig]:
-        return [self.raw, self.rollup, self.alerts, self.dlq, self.sink_dlq]
+        return [
+            self.raw,
+            self.rollup,
+            self.alerts,
+            self.dlq,
+            self.sink_dlq,
+            self.pipeline,
+        ]
 
 
 class KafkaConfig(BaseModel):

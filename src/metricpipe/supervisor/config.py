@@ -14,7 +14,7 @@ SERVICE_NAMES = (
 )
 
 # The services `up` runs when the config does not say; grows as stages land.
-DEFAULT_SERVICES = ("kafka", "telegraf", "dashboard")
+DEFAULT_SERVICES = ("kafka", "spark", "telegraf", "dashboard")
 
 
 class SupervisorConfig(BaseModel):

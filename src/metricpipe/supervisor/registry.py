@@ -13,9 +13,11 @@ def _factories() -> dict[str, Callable[[Config, Workspace], Service]]:
     from metricpipe.broker.service import KafkaService
     from metricpipe.collect.service import TelegrafService
     from metricpipe.dashboard.service import DashboardService
+    from metricpipe.process.service import SparkService
 
     return {
         "kafka": KafkaService,
+        "spark": SparkService,
         "telegraf": TelegrafService,
         "dashboard": DashboardService,
     }

@@ -1,0 +1,275 @@
+"""The streaming job: ``python -m metricpipe.process.job --config ... --workspace ...``.
+
+Starts one Spark session with these queries, all reading ``metrics.raw``:
+
+* ``dlq``: rejected records and fields to ``metrics.dlq`` (append);
+* ``rollup_<w>s``: one per window size, statistics to ``metrics.rollup`` (update);
+* ``alerts``: EWMA anomaly alerts to ``metrics.alerts`` (append).
+
+Each query has its own checkpoint under ``data/spark/checkpoints/v<N>/``. The
+supervisor runs this module as service ``spark``; the same module can run against
+a cluster by setting ``process.master``.
+"""
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from metricpipe.config import Config, load_config
+from metricpipe.errors import MetricpipeError
+from metricpipe.paths import Workspace
+from metricpipe.process import anomaly, runtime, transform
+from metricpipe.process.listener import PipelineListener, write_json_atomic
+
+log = logging.getLogger(__name__)
+
+#: Spark error classes and phrases that mean the checkpoint does not fit the job.
+CHECKPOINT_HINTS = (
+    "STATE_STORE_",
+    "STATEFUL_OPERATOR",
+    "state schema",
+    "checkpoint",
+    "INCOMPATIBLE",
+)
+
+
+def status_file(workspace: Workspace) -> Path:
+    return workspace.data_of("spark") / "status.json"
+
+
+def metrics_file(workspace: Workspace) -> Path:
+    return workspace.data_of("spark") / "metrics.json"
+
+
+def watermark_s(config: Config) -> float:
+    """Configured, or Telegraf's interval + flush interval + slack."""
+    process = config.process
+    if process.watermark_s is not None:
+        return process.watermark_s
+    collect = config.collect
+    return collect.interval_s + collect.flush_interval_s + process.watermark_slack_s
+
+
+def raw_stream(spark: SparkSession, config: Config) -> DataFrame:
+    process = config.process
+    return (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", config.kafka.bootstrap)
+        .option("subscribe", config.kafka.topics.raw.name)
+        .option("startingOffsets", process.starting_offsets)
+        # Deliberate: retention deleting unread metrics is reported (Spark logs
+        # the gap as a warning) but does not stop the pipeline, unless asked.
+        .option("failOnDataLoss", str(process.fail_on_data_loss).lower())
+        .option("maxOffsetsPerTrigger", str(process.max_offsets_per_trigger))
+        .load()
+    )
+
+
+def _exploded(spark: SparkSession, config: Config) -> DataFrame:
+    settings = transform.ParseSettings.from_config(config.process)
+    records = transform.parse_records(raw_stream(spark, config), settings)
+    return transform.explode_fields(records, settings)
+
+
+def start_queries(
+    spark: SparkSession, config: Config, workspace: Workspace
+) -> list[Any]:
+    process = config.process
+    topics = config.kafka.topics
+    checkpoints = runtime.checkpoint_root(config, workspace)
+    trigger = f"{process.trigger_s} seconds"
+
+    def sink(df: DataFrame, name: str, topic: str, mode: str) -> Any:
+        return (
+            df.writeStream.queryName(name)
+            .format("kafka")
+            .option("kafka.bootstrap.servers", config.kafka.bootstrap)
+            .option("topic", topic)
+            .option("checkpointLocation", str(checkpoints / name))
+            .outputMode(mode)
+            .trigger(processingTime=trigger)
+            .start()
+        )
+
+    queries = []
+
+    # DLQ: every rejection kind counted through observe(), in the JVM.
+    exploded = _exploded(spark, config).observe(
+        "dlq",
+        *[F.count_if(F.col("reason") == r).alias(r) for r in transform.DLQ_REASONS],
+    )
+    queries.append(
+        sink(
+            transform.dlq_kafka(
+                transform.dlq_rows(exploded), process.max_message_bytes
+            ),
+            "dlq",
+            topics.dlq.name,
+            "append",
+        )
+    )
+
+    wm = watermark_s(config)
+    for index, window in enumerate(sorted(process.window_s)):
+        exploded = _exploded(spark, config)
+        if index == 0:
+            # String and other non-numeric fields are not rolled up, but counted.
+            exploded = exploded.observe(
+                "fields",
+                *[
+                    F.count_if(F.col("kind") == k).alias(k)
+                    for k in ("numeric", "string", "other")
+                ],
+            )
+        points = transform.numeric_points(exploded)
+        rollups = transform.rollup(points, window, wm)
+        queries.append(
+            sink(
+                transform.rollup_kafka(rollups),
+                f"rollup_{window}s",
+                topics.rollup.name,
+                "update",
+            )
+        )
+
+    if process.anomaly_enabled:
+        settings = anomaly.AnomalySettings(
+            alpha=process.anomaly_alpha,
+            threshold=process.anomaly_threshold,
+            min_points=process.anomaly_min_points,
+            idle_timeout_s=process.anomaly_idle_timeout_s,
+            window_s=min(process.window_s),
+        )
+        points = transform.numeric_points(_exploded(spark, config))
+        alerts = anomaly.detect_anomalies(points, settings, wm)
+        queries.append(
+            sink(anomaly.alerts_kafka(alerts), "alerts", topics.alerts.name, "append")
+        )
+    return queries
+
+
+def query_names(config: Config) -> list[str]:
+    names = ["dlq", *(f"rollup_{w}s" for w in sorted(config.process.window_s))]
+    return [*names, "alerts"] if config.process.anomaly_enabled else names
+
+
+def _explain_failure(exc: BaseException, config: Config, workspace: Workspace) -> str:
+    text = str(exc)
+    if any(hint.lower() in text.lower() for hint in CHECKPOINT_HINTS):
+        root = runtime.checkpoint_root(config, workspace)
+        return (
+            f"{text.splitlines()[0]}\nThe checkpoint in {root} does not fit this job. "
+            f"Way out: set process.checkpoint_version = "
+            f"{config.process.checkpoint_version + 1} (a fresh checkpoint that reads "
+            f"from process.starting_offsets), or run the job version that wrote it."
+        )
+    return text.splitlines()[0] if text else repr(exc)
+
+
+def run(config: Config, workspace: Workspace) -> int:
+    # Python workers (the anomaly detector) must run this interpreter, and Spark
+    # must stay on loopback.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    jars = runtime.connector_jars()
+    runtime.check_checkpoint(config, workspace)
+    status = status_file(workspace)
+    status.unlink(missing_ok=True)
+
+    builder = SparkSession.builder
+    for key, value in runtime.spark_conf(config, workspace, jars).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    log.info(
+        "Spark %s, connector jars %s", spark.version, ", ".join(j.name for j in jars)
+    )
+
+    listener = PipelineListener(
+        bootstrap=config.kafka.bootstrap,
+        group=config.process.consumer_group,
+        metrics_topic=config.kafka.topics.pipeline.name,
+        metrics_file=metrics_file(workspace),
+    )
+    spark.streams.addListener(listener)
+
+    stopping = False
+
+    def stop(signum: int, _frame: Any) -> None:
+        nonlocal stopping
+        log.info("Signal %d: stopping the queries", signum)
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    code = 0
+    try:
+        queries = start_queries(spark, config, workspace)
+        write_json_atomic(
+            status,
+            {
+                "pid": os.getpid(),
+                "state": "running",
+                "started_at": time.time(),
+                "spark_version": spark.version,
+                "app_id": spark.sparkContext.applicationId,
+                "queries": {q.name: str(q.id) for q in queries},
+            },
+        )
+
+        while not stopping:
+            failed = [q for q in queries if not q.isActive]
+            if failed:
+                error = failed[0].exception()
+                log.error(
+                    "Query %s stopped: %s",
+                    failed[0].name,
+                    _explain_failure(error, config, workspace) if error else "no error",
+                )
+                code = 1
+                break
+            spark.streams.awaitAnyTermination(1)
+            spark.streams.resetTerminated()
+    except Exception as exc:
+        log.error(
+            "The streaming job failed: %s", _explain_failure(exc, config, workspace)
+        )
+        code = 1
+    finally:
+        status.unlink(missing_ok=True)
+        for query in spark.streams.active:
+            query.stop()
+        listener.close()
+        spark.stop()
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="metricpipe.process.job")
+    parser.add_argument("--config", help="metricpipe.toml")
+    parser.add_argument("--workspace", help="the pipeline's workspace folder")
+    args = parser.parse_args(argv)
+
+    # An entry point: logging is configured here, never in the library modules.
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        config = load_config(args.config)
+        return run(config, Workspace.resolve(args.workspace))
+    except MetricpipeError as exc:
+        log.error("%s", exc)
+        return exc.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
