@@ -497,7 +497,7 @@ def lag(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Every consumer group's lag: offsets behind, worst partition, seconds behind."""
-    from metricpipe.lag.offsets import LagReader
+    from metricpipe.lag.offsets import LagReader, threshold_status
 
     cfg = _load(config, workspace)
     try:
@@ -509,10 +509,16 @@ def lag(
         ) from exc
 
     if json_:
-        out.print_json(json.dumps([g.as_dict() for g in groups]))
+        warn, error = cfg.lag.warn_lag_s, cfg.lag.error_lag_s
+        rows = [
+            {**g.as_dict(), "status": threshold_status(g.lag_s, warn, error)}
+            for g in groups
+        ]
+        out.print_json(json.dumps(rows))
         return
     table = Table(
         "group",
+        "status",
         "state",
         "lag (offsets)",
         "worst partition",
@@ -524,6 +530,7 @@ def lag(
         seconds = "unknown" if g.lag_s is None else f"{g.lag_s:.1f}"
         table.add_row(
             g.group,
+            threshold_status(g.lag_s, cfg.lag.warn_lag_s, cfg.lag.error_lag_s),
             g.state,
             str(g.total_lag),
             str(shown["worst_partition"] or "-"),

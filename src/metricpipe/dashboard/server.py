@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 import uvicorn
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -26,6 +27,7 @@ from starlette.routing import Route
 from metricpipe.dashboard import queries
 from metricpipe.dashboard.panels import PANELS, VIEWS, by_id
 from metricpipe.dashboard.settings import Settings
+from metricpipe.lag.offsets import LagReader, telegraf_rows
 from metricpipe.supervisor.state import PipelineState, observed
 
 log = logging.getLogger(__name__)
@@ -151,6 +153,25 @@ def create_app(settings: Settings) -> Starlette:
             headers=NO_STORE,
         )
 
+    lag_reader: list[LagReader] = []
+
+    def read_lag() -> list[dict[str, object]]:
+        # One reader for the process: it keeps the samples rates are made from.
+        if not lag_reader:
+            lag_reader.append(LagReader(settings.kafka_bootstrap))
+        groups = lag_reader[0].read()
+        return telegraf_rows(groups, settings.lag_warn_s, settings.lag_error_s)
+
+    async def lag(_: Request) -> Response:
+        """Every consumer group's lag, flat, for Telegraf to ship to InfluxDB."""
+        if not settings.kafka_bootstrap:
+            return _error(404, "no Kafka configured for this dashboard")
+        try:
+            rows = await run_in_threadpool(read_lag)
+        except Exception as exc:  # librdkafka raises KafkaException and friends
+            return _error(502, f"Kafka at {settings.kafka_bootstrap}: {exc}")
+        return JSONResponse(rows, headers=NO_STORE)
+
     async def health(_: Request) -> Response:
         state = PipelineState.read(Path(settings.state_file))
         services = (
@@ -186,6 +207,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/api/panels", panel_list),
             Route("/api/panels/{panel_id}", panel_data),
             Route("/api/health", health),
+            Route("/api/lag", lag),
         ],
         lifespan=lifespan,
     )

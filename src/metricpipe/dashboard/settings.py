@@ -25,6 +25,9 @@ class Settings:
     refresh_s: int
     state_file: str
     static_dir: str
+    kafka_bootstrap: str = ""
+    lag_warn_s: float = 30.0
+    lag_error_s: float = 120.0
 
     @classmethod
     def from_config(
@@ -41,6 +44,9 @@ class Settings:
             refresh_s=dash.refresh_s,
             state_file=str(state_file),
             static_dir=str(static_dir),
+            kafka_bootstrap=config.kafka.bootstrap,
+            lag_warn_s=config.lag.warn_lag_s,
+            lag_error_s=config.lag.error_lag_s,
         )
 
     def write(self, path: Path) -> None:

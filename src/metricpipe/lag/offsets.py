@@ -79,6 +79,43 @@ class GroupLag:
         }
 
 
+#: Verdict names, best first; a verdict's code is its index (Burrow's order).
+STATUSES = ("OK", "WARN", "ERR", "STOP", "STALL")
+
+
+def threshold_status(lag_s: float | None, warn_s: float, error_s: float) -> str:
+    """OK/WARN/ERR from seconds behind; UNKNOWN when nothing was committed.
+
+    A plain threshold on the backlog's age: unlike Burrow it does not look at the
+    trend of commits, so a stopped consumer with no backlog stays OK.
+    """
+    if lag_s is None:
+        return "UNKNOWN"
+    if lag_s > error_s:
+        return "ERR"
+    return "WARN" if lag_s > warn_s else "OK"
+
+
+def telegraf_rows(
+    groups: list["GroupLag"], warn_s: float, error_s: float
+) -> list[dict[str, object]]:
+    """One flat JSON object per group, the shape Telegraf's JSON parser reads."""
+    rows: list[dict[str, object]] = []
+    for group in groups:
+        status = threshold_status(group.lag_s, warn_s, error_s)
+        row: dict[str, object] = {
+            "group": group.group,
+            "lag": group.total_lag,
+            "unknown_partitions": group.unknown_partitions,
+            "status": status,
+            "status_code": STATUSES.index(status) if status in STATUSES else -1,
+        }
+        if group.lag_s is not None:
+            row["lag_s"] = round(group.lag_s, 3)
+        rows.append(row)
+    return rows
+
+
 class LagReader:
     """Reads lag of every consumer group of one cluster; keeps rate samples."""
 

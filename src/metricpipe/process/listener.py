@@ -156,6 +156,21 @@ class PipelineListener(StreamingQueryListener):
 
         self.commit()
         self._publish(record)
+        if "dlq" in observed:
+            # One record per reason as well, so a dashboard can chart the DLQ
+            # rate by reason from one measurement with a `reason` tag.
+            for reason in DLQ_REASONS:
+                self._publish(
+                    {
+                        "kind": "dlq",
+                        "ts_ms": record["ts_ms"],
+                        "query": name,
+                        "reason": reason,
+                        "count": record["dlq_batch"].get(reason, 0),
+                        "total": record["dlq_total_since_start"][reason],
+                    },
+                    snapshot=False,
+                )
 
     def _metrics_record(
         self, name: str, progress: Any, observed: dict[str, dict[str, Any]]
@@ -187,14 +202,17 @@ class PipelineListener(StreamingQueryListener):
             "offset_commit_failures": self.commit_failures,
         }
 
-    def _publish(self, record: dict[str, Any]) -> None:
-        with self._lock:
-            snapshot = dict(self._latest)
-        write_json_atomic(self.metrics_file, {"queries": snapshot})
+    def _publish(self, record: dict[str, Any], snapshot: bool = True) -> None:
+        if snapshot:
+            with self._lock:
+                latest = dict(self._latest)
+            write_json_atomic(self.metrics_file, {"queries": latest})
         try:
             producer = self._get_producer()
             producer.produce(
-                self.metrics_topic, key=record["query"], value=json.dumps(record)
+                self.metrics_topic,
+                key=record.get("reason") or record["query"],
+                value=json.dumps(record),
             )
             producer.poll(0)
         except (KafkaException, BufferError) as exc:

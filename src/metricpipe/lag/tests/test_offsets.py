@@ -7,7 +7,7 @@ import uuid
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from metricpipe.lag.offsets import LagReader
+from metricpipe.lag.offsets import LagReader, threshold_status
 from metricpipe.testing import TestPipeline
 
 pytestmark = pytest.mark.integration
@@ -100,3 +100,27 @@ def test_lag_cli_json(kafka_pipeline: TestPipeline) -> None:
     assert shown["group"] == group
     assert shown["total_lag"] == 4
     assert shown["worst_partition"] == f"{TOPIC}[0]"
+
+
+@pytest.mark.fast
+def test_threshold_status_and_telegraf_rows() -> None:
+    from metricpipe.lag.offsets import GroupLag, PartitionLag, telegraf_rows
+
+    assert threshold_status(None, 30, 120) == "UNKNOWN"
+    assert threshold_status(0.0, 30, 120) == "OK"
+    assert threshold_status(31.0, 30, 120) == "WARN"
+    assert threshold_status(121.0, 30, 120) == "ERR"
+
+    behind = GroupLag("g", "STABLE", [PartitionLag("t", 0, 5, 9, 4, 45.0)])
+    never = GroupLag("n", "EMPTY", [PartitionLag("t", 0, None, 9, None, None)])
+    rows = telegraf_rows([behind, never], 30, 120)
+
+    assert rows[0] == {
+        "group": "g",
+        "lag": 4,
+        "unknown_partitions": 0,
+        "status": "WARN",
+        "status_code": 1,
+        "lag_s": 45.0,
+    }
+    assert rows[1]["status"] == "UNKNOWN" and "lag_s" not in rows[1]
