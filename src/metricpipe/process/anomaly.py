@@ -18,6 +18,8 @@ import pandas as pd  # type: ignore[import-untyped]
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from metricpipe.process.transform import published
+
 log = logging.getLogger(__name__)
 
 STATE_SCHEMA = "count long, mean double, var double, in_alert boolean"
@@ -162,6 +164,10 @@ def detect_anomalies(
 def alerts_kafka(alerts: DataFrame) -> DataFrame:
     """Key = ``<series_id>:<event_ts_ms>``; value = the JSON row."""
     key = F.concat_ws(":", "series_id", F.col("event_ts_ms").cast("string"))
+    window_end = (F.col("window_start_ms") + F.col("window_s") * 1000).alias(
+        "window_end"
+    )
     return alerts.select(
-        key.alias("key"), F.to_json(F.struct(*alerts.columns)).alias("value")
+        key.alias("key"),
+        F.to_json(F.struct(*published(alerts), window_end)).alias("value"),
     )

@@ -282,6 +282,19 @@ def rollup(points: DataFrame, window_s: int, watermark_s: float | None) -> DataF
     )
 
 
+#: Internal column -> name in the published JSON (the store stage's schema).
+PUBLISHED_NAMES = {
+    "name": "measurement",
+    "window_start_ms": "window_start",
+    "window_end_ms": "window_end",
+}
+
+
+def published(frame: DataFrame) -> list[Column]:
+    """The columns of ``frame`` under their documented output names."""
+    return [F.col(c).alias(PUBLISHED_NAMES.get(c, c)) for c in frame.columns]
+
+
 def rollup_kafka(rollups: DataFrame) -> DataFrame:
     """Key = ``<series_id>:<window_s>:<window_start_ms>``; value = the JSON row."""
     key = F.concat_ws(
@@ -293,7 +306,7 @@ def rollup_kafka(rollups: DataFrame) -> DataFrame:
     return rollups.select(
         key.alias("key"),
         # Null fields are kept, so every record has the same documented shape.
-        F.to_json(F.struct(*rollups.columns), {"ignoreNullFields": "false"}).alias(
+        F.to_json(F.struct(*published(rollups)), {"ignoreNullFields": "false"}).alias(
             "value"
         ),
     )

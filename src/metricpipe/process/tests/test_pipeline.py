@@ -86,7 +86,7 @@ def windows(t0: int, first: int, count: int) -> list[tuple[str, str]]:
 
 def rollups_by_window(latest: dict[str, dict[str, Any]]) -> dict[tuple[str, int], Any]:
     return {
-        (r["series_key"], r["window_start_ms"]): r
+        (r["series_key"], r["window_start"]): r
         for r in latest.values()
         if r["window_s"] == 10
     }
