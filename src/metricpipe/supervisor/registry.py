@@ -11,8 +11,16 @@ from metricpipe.supervisor.service import Service
 def _factories() -> dict[str, Callable[[Config, Workspace], Service]]:
     # Imported here so that `metricpipe --help` does not load every stage.
     from metricpipe.broker.service import KafkaService
+    from metricpipe.store.connect import ConnectService
+    from metricpipe.store.influxdb import InfluxDBService
+    from metricpipe.store.opensearch import OpenSearchService
 
-    return {"kafka": KafkaService}
+    return {
+        "kafka": KafkaService,
+        "opensearch": OpenSearchService,
+        "influxdb": InfluxDBService,
+        "connect": ConnectService,
+    }
 
 
 def implemented() -> list[str]:
