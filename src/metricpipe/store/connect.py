@@ -29,24 +29,19 @@ OPENSEARCH_SINK = "io.metricpipe.connect.OpenSearchSinkConnector"
 INFLUXDB_SINK = "io.metricpipe.connect.InfluxDbSinkConnector"
 RETENTION_POLICY = "metricpipe"  # created by the influxdb service
 
+# Properties, not YAML: the Connect runtime has no YAML parser on its classpath.
 LOG4J2 = """\
-Configuration:
-  name: metricpipe-connect
-  Appenders:
-    Console:
-      name: STDOUT
-      PatternLayout:
-        pattern: "[%d] %p %m (%c)%n"
-  Loggers:
-    Root:
-      level: INFO
-      AppenderRef:
-        - ref: STDOUT
-    Logger:
-      - name: org.apache.kafka.clients
-        level: WARN
-      - name: org.reflections
-        level: ERROR
+name = metricpipe-connect
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.clients.name = org.apache.kafka.clients
+logger.clients.level = WARN
+logger.reflections.name = org.reflections
+logger.reflections.level = ERROR
 """
 
 
@@ -208,7 +203,7 @@ class ConnectService(Service):
         conf = self.properties_file.parent
         conf.mkdir(parents=True, exist_ok=True)
         self.properties_file.write_text(self.worker_properties())
-        (conf / "log4j2.yaml").write_text(LOG4J2)
+        (conf / "log4j2.properties").write_text(LOG4J2)
 
     def process(self) -> ProcessSpec:
         heap = self.config.store.connect_heap_mb
@@ -225,7 +220,7 @@ class ConnectService(Service):
                 "-XX:+UseG1GC",
                 "-Djava.awt.headless=true",
                 "-Dlog4j2.configurationFile="
-                + str(self.properties_file.parent / "log4j2.yaml"),
+                + str(self.properties_file.parent / "log4j2.properties"),
                 "-cp",
                 java_classpath("connect"),
                 "org.apache.kafka.connect.cli.ConnectDistributed",
