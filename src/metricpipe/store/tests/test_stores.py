@@ -97,7 +97,8 @@ def test_records_are_stored_exactly_and_replay_overwrites(stores: Stores) -> Non
         60,
         "5 InfluxDB points",
     )
-    point = next(p for p in points if p["time"] == start)
+    point = next(p for p in points if p["series_id"] == first["series_id"])
+    assert point["time"] == start
     assert point["cpu"] == "cpu-total"
     assert point["field"] == "usage_idle"
     assert point["window_s"] == "10"

@@ -118,7 +118,7 @@ public final class Records {
 
     /**
      * One InfluxDB point, ms precision: measurement {prefix}{measurement}, the
-     * series tags plus field and window_s as tags, the statistics as fields, the
+     * series tags plus field, series_id and window_s as tags, the statistics as fields, the
      * window start as timestamp. Measurement, tag set and timestamp identify the
      * point, so a replay overwrites it instead of adding one.
      */
@@ -140,6 +140,9 @@ public final class Records {
             throw new DataException("field 'tags' must be an object, got " + rawTags);
         }
         tags.put("field", requireString(value, "field"));
+        // The series id is a tag too: the point's identity is then exactly the
+        // record key (series + window start), even if two series had equal tags.
+        tags.put("series_id", requireString(value, "series_id"));
         if (value.get("window_s") != null) {
             tags.put("window_s", value.get("window_s").toString());
         }

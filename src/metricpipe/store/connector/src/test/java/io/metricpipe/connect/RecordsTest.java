@@ -50,7 +50,7 @@ class RecordsTest {
     @Test
     void rollupBecomesOnePointWithSortedTagsAndMsTimestamp() {
         String line = Records.linePoint(Records.Kind.ROLLUP, "rollup_", rollup());
-        assertEquals("rollup_cpu,cpu=cpu-total,field=usage_idle,host=h1,window_s=10 "
+        assertEquals("rollup_cpu,cpu=cpu-total,field=usage_idle,host=h1,series_id=abc,window_s=10 "
                 + "count=5i,sum=10.0,mean=2.0,min=1.0,max=3.5,last=2.5,p50=2.0,p95=3.0,p99=3.4 "
                 + "1764849600000", line);
     }
@@ -73,7 +73,7 @@ class RecordsTest {
         value.put("measurement", "disk io");
         value.put("tags", Map.of("path", "/a b,c=d"));
         String line = Records.linePoint(Records.Kind.ROLLUP, "rollup_", value);
-        assertTrue(line.startsWith("rollup_disk\\ io,field=usage_idle,path=/a\\ b\\,c\\=d,"), line);
+        assertTrue(line.startsWith("rollup_disk\\ io,field=usage_idle,path=/a\\ b\\,c\\=d,series_id=abc,"), line);
     }
 
     @Test
