@@ -292,6 +292,27 @@ class ConnectService(Service):
             time.sleep(0.5)
 
 
+def sink_dlq_size(config: Config, timeout_s: float = 5.0) -> int:
+    """How many records the stores have rejected so far: the sink DLQ's size."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = config.kafka.topics.sink_dlq.name
+    consumer = Consumer(
+        {"bootstrap.servers": config.kafka.bootstrap, "group.id": "metricpipe-status"}
+    )
+    try:
+        metadata = consumer.list_topics(topic, timeout=timeout_s)
+        total = 0
+        for partition in metadata.topics[topic].partitions:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=timeout_s
+            )
+            total += high - low
+        return total
+    finally:
+        consumer.close()
+
+
 def describe(states: list[ConnectorState]) -> list[dict[str, Any]]:
     return [
         {"name": s.name, "state": s.state, "tasks": s.tasks, "trace": s.trace}

@@ -11,11 +11,12 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from metricpipe.store.connect import connector_states
+from metricpipe.store.connect import connector_states, sink_dlq_size
 from metricpipe.store.search import index_templates
 from metricpipe.store.tests.storecheck import (
     Stores,
@@ -92,11 +93,11 @@ def test_records_are_stored_exactly_and_replay_overwrites(stores: Stores) -> Non
     assert alert_doc["_source"]["severity"] == "critical"
 
     # InfluxDB: one point per rollup, tags from the series, timestamp = window start.
-    points = wait_for(
-        lambda: (p := stores.points("rollup_cpu", host)) and len(p) == 5 and p,
-        60,
-        "5 InfluxDB points",
-    )
+    def five_points() -> list[dict[str, Any]] | None:
+        found = stores.points("rollup_cpu", host)
+        return found if len(found) == 5 else None
+
+    points = wait_for(five_points, 60, "5 InfluxDB points")
     point = next(p for p in points if p["series_id"] == first["series_id"])
     assert point["time"] == start
     assert point["cpu"] == "cpu-total"
@@ -156,6 +157,7 @@ def test_rejected_record_goes_to_dlq_and_later_records_are_stored(
         "mean" in by_connector["influxdb-rollup"]["__connect.errors.exception.message"]
     )
     assert stores.document(_index("metrics-rollup", start), key_of(bad)) is None
+    assert sink_dlq_size(stores.pipeline.config) >= 2
 
 
 def test_delay_from_topic_to_each_store(stores: Stores) -> None:
@@ -251,3 +253,26 @@ def test_stopped_stores_lose_nothing_and_store_nothing_twice(stores: Stores) -> 
         .read_text()
         .count("Store not available")
     )
+
+
+def test_killed_influxdb_is_restarted_and_loses_nothing(stores: Stores) -> None:
+    host = f"h-{uuid.uuid4().hex[:8]}"
+    start = window_now()
+    records = [rollup(host, f"{host}-k{i}", start) for i in range(10)]
+    os.kill(_pid(stores, "influxdb"), signal.SIGKILL)
+
+    # Refused connections until the supervisor has restarted InfluxDB.
+    stores.produce("metrics.rollup", [(key_of(r), r) for r in records])
+
+    wait_for(
+        lambda: stores.pipeline.state().get("influxdb").state == "ready",
+        60,
+        "InfluxDB restarted",
+    )
+    wait_for(
+        lambda: len(stores.points("rollup_cpu", host)) == 10,
+        60,
+        "10 points after the restart",
+        every_s=1,
+    )
+    assert stores.count_docs("metrics-rollup-*", host) == 10
