@@ -259,16 +259,17 @@ def test_killed_influxdb_is_restarted_and_loses_nothing(stores: Stores) -> None:
     host = f"h-{uuid.uuid4().hex[:8]}"
     start = window_now()
     records = [rollup(host, f"{host}-k{i}", start) for i in range(10)]
-    os.kill(_pid(stores, "influxdb"), signal.SIGKILL)
+    killed = _pid(stores, "influxdb")
+    os.kill(killed, signal.SIGKILL)
 
     # Refused connections until the supervisor has restarted InfluxDB.
     stores.produce("metrics.rollup", [(key_of(r), r) for r in records])
 
-    wait_for(
-        lambda: stores.pipeline.state().get("influxdb").state == "ready",
-        60,
-        "InfluxDB restarted",
-    )
+    def restarted() -> bool:
+        influx = stores.pipeline.state().get("influxdb")
+        return influx.pid != killed and influx.state == "ready"
+
+    wait_for(restarted, 60, "InfluxDB restarted by the supervisor")
     wait_for(
         lambda: len(stores.points("rollup_cpu", host)) == 10,
         60,
