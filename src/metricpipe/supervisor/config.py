@@ -14,7 +14,15 @@ SERVICE_NAMES = (
 )
 
 # The services `up` runs when the config does not say; grows as stages land.
-DEFAULT_SERVICES = ("kafka", "spark", "telegraf", "dashboard")
+DEFAULT_SERVICES = (
+    "kafka",
+    "opensearch",
+    "influxdb",
+    "connect",
+    "spark",
+    "telegraf",
+    "dashboard",
+)
 
 
 class SupervisorConfig(BaseModel):

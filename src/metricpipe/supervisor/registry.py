@@ -14,9 +14,15 @@ def _factories() -> dict[str, Callable[[Config, Workspace], Service]]:
     from metricpipe.collect.service import TelegrafService
     from metricpipe.dashboard.service import DashboardService
     from metricpipe.process.service import SparkService
+    from metricpipe.store.connect import ConnectService
+    from metricpipe.store.influxdb import InfluxDBService
+    from metricpipe.store.opensearch import OpenSearchService
 
     return {
         "kafka": KafkaService,
+        "opensearch": OpenSearchService,
+        "influxdb": InfluxDBService,
+        "connect": ConnectService,
         "spark": SparkService,
         "telegraf": TelegrafService,
         "dashboard": DashboardService,

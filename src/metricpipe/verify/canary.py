@@ -93,7 +93,8 @@ class Verifier:
         self.influx_on = "influxdb" in services
         self.influx_url = f"http://127.0.0.1:{config.store.influxdb_port}"
         self.search_url = (
-            config.store.search_url or f"http://127.0.0.1:{config.store.opensearch_port}"
+            config.store.search_url
+            or f"http://127.0.0.1:{config.store.opensearch_port}"
         )
         self._http = httpx.Client(timeout=5.0)
 
@@ -194,7 +195,9 @@ class Verifier:
         # Hop 1: the raw points are on metrics.raw.
         hop = Hop("metrics.raw")
         result.hops.append(hop)
-        seen_raw = self._scan(raw, deadline, self._is_canary, lambda s: len(s) >= len(points))
+        seen_raw = self._scan(
+            raw, deadline, self._is_canary, lambda s: len(s) >= len(points)
+        )
         raw.close()
         hop.latency_ms = since()
         hop.ok = len(seen_raw) == len(points)
@@ -213,14 +216,15 @@ class Verifier:
             self._scan(
                 rollup,
                 deadline,
-                lambda k, v: self._is_canary(k, v) and v.get("window_s") == self.window_s,
+                lambda k, v: self._is_canary(k, v)
+                and v.get("window_s") == self.window_s,
                 complete,
             )
         rollup.close()
         final = [(k, v) for k, v in rollups.items() if v.get("count") == len(points)]
         hop.latency_ms = since()
         hop.ok = bool(final)
-        counts = sorted(v.get("count") for v in rollups.values())
+        counts = sorted(int(v.get("count") or 0) for v in rollups.values())
         hop.detail = (
             f"rollup key {final[0][0].decode() if final[0][0] else '?'}"
             if final
@@ -233,7 +237,9 @@ class Verifier:
         result.hops.append(hop)
         search_count: int | None = None
         if self.search_on and key is not None and hop_ok(result):
-            doc = _wait(deadline, lambda: self._search_doc(key, window_start, len(points)))
+            doc = _wait(
+                deadline, lambda: self._search_doc(key, window_start, len(points))
+            )
             hop.latency_ms = since()
             hop.ok = bool(doc)
             search_count = doc.get("count") if doc else None
@@ -267,10 +273,14 @@ class Verifier:
         return result
 
     def _search_doc(self, key: str, window_start: int, count: int) -> dict[str, Any]:
-        day = dt.datetime.fromtimestamp(window_start / 1000, dt.UTC).strftime("%Y.%m.%d")
+        day = dt.datetime.fromtimestamp(window_start / 1000, dt.UTC).strftime(
+            "%Y.%m.%d"
+        )
         index = f"{self.config.store.rollup_index_prefix}-{day}"
         try:
-            answer = self._http.get(f"{self.search_url}/{index}/_doc/{quote(key, safe='')}")
+            answer = self._http.get(
+                f"{self.search_url}/{index}/_doc/{quote(key, safe='')}"
+            )
         except httpx.HTTPError:
             return {}
         if answer.status_code != 200:
@@ -310,7 +320,9 @@ class Verifier:
         ]
         recon = result.reconciliation
         numbers = ",".join(f"{k}={v}i" for k, v in recon.items() if k != "ok")
-        lines.append(f"verify_reconcile {numbers},ok={str(recon['ok']).lower()} {now_ms}")
+        lines.append(
+            f"verify_reconcile {numbers},ok={str(recon['ok']).lower()} {now_ms}"
+        )
         try:
             self._http.post(
                 f"{self.influx_url}/write",
