@@ -192,7 +192,7 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if value is None:
-        return '""  # unset'
+        return "<unset>"
     return str(value)
 
 

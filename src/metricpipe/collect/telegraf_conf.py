@@ -264,8 +264,96 @@ def kafka_output_table(config: Config) -> Table:
     )
 
 
+#: Measurements of the pipeline's own health: they go to InfluxDB's pipeline
+#: database directly, never through Kafka, so they stay visible when the
+#: pipeline itself stalls.
+PIPELINE_MEASUREMENTS = ("spark_batch", "dlq", "consumer_lag")
+#: Telegraf's own statistics go to both: rolled up like any metric, and raw to
+#: the pipeline database for the Pipeline dashboard.
+TELEGRAF_INTERNAL = ("internal_write", "internal_agent", "internal_gather")
+
+
+def pipeline_tables(config: Config) -> list[Table]:
+    """The second role: the pipeline's own metrics straight into InfluxDB."""
+    services = config.supervisor.services
+    if "influxdb" not in services:
+        return []
+    store = config.store
+    tables = [
+        Table(
+            "[[inputs.kafka_consumer]]",
+            "The Spark job's per-batch self-metrics and DLQ counts by reason.",
+            [
+                Setting("brokers", config.kafka.bootstrap.split(",")),
+                Setting("topics", [config.kafka.topics.pipeline.name]),
+                Setting(
+                    "consumer_group",
+                    "metricpipe-telegraf-pipeline",
+                    "Shows in `metricpipe lag` like every other group.",
+                ),
+                Setting("offset", "newest"),
+                Setting("version", "3.9.0"),
+                Setting("data_format", "json"),
+                Setting("json_name_key", "kind", "spark_batch or dlq."),
+                Setting("tag_keys", ["query", "reason"]),
+                Setting("json_time_key", "ts_ms"),
+                Setting("json_time_format", "unix_ms"),
+            ],
+        )
+    ]
+    if "dashboard" in services:
+        dash = config.dashboard
+        tables.append(
+            Table(
+                "[[inputs.http]]",
+                "Every consumer group's lag (offsets, seconds, threshold status), "
+                "read from the dashboard's /api/lag.",
+                [
+                    Setting("urls", [f"http://{dash.host}:{dash.port}/api/lag"]),
+                    Setting(
+                        "interval",
+                        "10s",
+                        "Lag in seconds reads one record per lagging partition: "
+                        "not every gather.",
+                    ),
+                    Setting("name_override", "consumer_lag"),
+                    Setting("timeout", "8s"),
+                    Setting("data_format", "json"),
+                    Setting("tag_keys", ["group"]),
+                    Setting("json_string_fields", ["status"]),
+                ],
+            )
+        )
+    tables.append(
+        Table(
+            "[[outputs.influxdb]]",
+            "The pipeline's own metrics to InfluxDB, around Kafka.",
+            [
+                Setting("urls", [f"http://127.0.0.1:{store.influxdb_port}"]),
+                Setting("database", store.influxdb_pipeline_database),
+                Setting(
+                    "skip_database_creation",
+                    True,
+                    "The influxdb service creates it with its retention policy.",
+                ),
+                Setting("timeout", "5s"),
+                Setting("namepass", [*PIPELINE_MEASUREMENTS, *TELEGRAF_INTERNAL]),
+            ],
+        )
+    )
+    return tables
+
+
 def telegraf_toml(config: Config) -> str:
     """The whole Telegraf config for this pipeline."""
-    return render(
-        [agent_table(config), *input_tables(config), kafka_output_table(config)]
-    )
+    kafka = kafka_output_table(config)
+    if "influxdb" in config.supervisor.services:
+        kafka.settings.append(
+            Setting(
+                "namedrop",
+                list(PIPELINE_MEASUREMENTS),
+                "The pipeline's own metrics go to InfluxDB only (see below).",
+            )
+        )
+    inputs = input_tables(config)
+    return render([agent_table(config), *inputs, kafka, *pipeline_tables(config)])

@@ -162,7 +162,7 @@ PANELS: tuple[Panel, ...] = (
                 "A",
                 _rollup(
                     s.NET,
-                    'mean("rate") AS "rate"',
+                    f'mean("{s.ROLLUP_RATE}") AS "rate"',
                     _field_in(s.NET_BYTES),
                     (s.TAG_HOST, s.NET_INTERFACE_TAG, s.TAG_FIELD),
                 ),
@@ -179,7 +179,7 @@ PANELS: tuple[Panel, ...] = (
                 "A",
                 _rollup(
                     s.DISKIO,
-                    'mean("rate") AS "rate"',
+                    f'mean("{s.ROLLUP_RATE}") AS "rate"',
                     _field_in(s.DISKIO_BYTES),
                     (s.TAG_HOST, s.DISKIO_DEVICE_TAG, s.TAG_FIELD),
                 ),

@@ -14,7 +14,7 @@ PIPELINE_DB = "pipeline"
 
 # Rollup tags added by the Spark job on top of the series tags.
 TAG_FIELD = "field"
-TAG_WINDOW = "window"
+TAG_WINDOW = "window_s"
 TAG_HOST = "host"
 
 # Rollup fields written for every window.
@@ -31,26 +31,30 @@ ROLLUP_FIELDS = (
     "p99",
 )
 #: Written only for counters: per-second rate over the window.
-ROLLUP_RATE = "rate"
+ROLLUP_RATE = "rate_per_s"
+
+#: The sink writes a source measurement ``cpu`` as ``rollup_cpu``
+#: (store.influxdb_measurement_prefix).
+ROLLUP_PREFIX = "rollup_"
 
 # Source measurements and the Telegraf fields the Hosts view plots.
-CPU = "cpu"
+CPU = ROLLUP_PREFIX + "cpu"
 CPU_TOTAL_TAG = "cpu"
 CPU_TOTAL = "cpu-total"
 CPU_IDLE = "usage_idle"
 CPU_USER = "usage_user"
-MEM = "mem"
+MEM = ROLLUP_PREFIX + "mem"
 MEM_USED_PERCENT = "used_percent"
-DISK = "disk"
+DISK = ROLLUP_PREFIX + "disk"
 DISK_USED_PERCENT = "used_percent"
 DISK_PATH_TAG = "path"
-NET = "net"
+NET = ROLLUP_PREFIX + "net"
 NET_INTERFACE_TAG = "interface"
 NET_BYTES = ("bytes_recv", "bytes_sent")
-DISKIO = "diskio"
+DISKIO = ROLLUP_PREFIX + "diskio"
 DISKIO_DEVICE_TAG = "name"
 DISKIO_BYTES = ("read_bytes", "write_bytes")
-SYSTEM = "system"
+SYSTEM = ROLLUP_PREFIX + "system"
 SYSTEM_LOAD1 = "load1"
 
 # Pipeline measurements.
@@ -79,8 +83,8 @@ CONNECT_CONNECTOR_TAG = "connector"
 CONNECT_RECORDS = "records_per_s"
 CONNECT_ERRORS = "errors"
 
-# Telegraf's own `internal_write` rates, as the store stage names them.
-TELEGRAF_INTERNAL = "telegraf_internal"
+# Telegraf's own `internal_write` statistics, routed to the pipeline database.
+TELEGRAF_INTERNAL = "internal_write"
 TELEGRAF_OUTPUT_TAG = "output"
 TELEGRAF_WRITTEN = "metrics_written"
 TELEGRAF_DROPPED = "metrics_dropped"
@@ -91,8 +95,8 @@ VERIFY_LATENCY = "latency_ms"
 
 # --- OpenSearch ----------------------------------------------------------------------
 
-ROLLUP_INDEX_PATTERN = "metricpipe-rollup-*"
-ALERTS_INDEX_PATTERN = "metricpipe-alerts-*"
+ROLLUP_INDEX_PATTERN = "metrics-rollup-*"
+ALERTS_INDEX_PATTERN = "metrics-alerts-*"
 ALERT_TIME = "window_start"
 ALERT_FIELDS = (
     "series_id",

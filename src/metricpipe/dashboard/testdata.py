@@ -121,7 +121,7 @@ def metrics_lines(now_ms: int) -> list[str]:
         t = now_ms - (WINDOWS - i) * WINDOW_S * 1000
         wave = (i % 12) / 12
         for n, host in enumerate(HOSTS):
-            base = f"{s.TAG_HOST}={host},{s.TAG_WINDOW}={WINDOW_S}s"
+            base = f"{s.TAG_HOST}={host},{s.TAG_WINDOW}={WINDOW_S}"
             cpu = f"{s.CPU},{s.CPU_TOTAL_TAG}={s.CPU_TOTAL},{base}"
             lines += [
                 f"{cpu},{s.TAG_FIELD}={s.CPU_IDLE} {_rollup(70 - 20 * wave - n)} {t}",

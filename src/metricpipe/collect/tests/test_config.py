@@ -23,7 +23,7 @@ def _generated(data: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.fast
 def test_defaults_land_in_the_toml() -> None:
-    conf = _generated({})
+    conf = _generated({"supervisor": {"services": ["kafka", "telegraf"]}})
 
     agent = conf["agent"]
     assert agent["interval"] == "2s"
@@ -59,6 +59,7 @@ def test_defaults_land_in_the_toml() -> None:
 def test_every_option_lands_in_the_toml() -> None:
     conf = _generated(
         {
+            "supervisor": {"services": ["kafka", "telegraf"]},
             "kafka": {
                 "port": 19092,
                 "topics": {"raw": {"name": "raw.x", "max_message_bytes": 2_000_000}},
@@ -233,3 +234,25 @@ def test_cli_rejects_bad_config_before_starting_anything(
     # Nothing started: no service log, no generated Telegraf config.
     assert not (workspace / "logs").exists() or not any((workspace / "logs").iterdir())
     assert not (workspace / "conf" / "telegraf" / "telegraf.conf").exists()
+
+
+@pytest.mark.fast
+def test_full_stack_routes_pipeline_metrics_to_influxdb() -> None:
+    conf = _generated({"store": {"influxdb_port": 18086}, "dashboard": {"port": 18050}})
+
+    assert conf["inputs"]["elasticsearch"][0]["servers"] == ["http://127.0.0.1:9200"]
+    (spark,) = conf["inputs"]["kafka_consumer"]
+    assert spark["topics"] == ["metrics.pipeline"]
+    assert spark["json_name_key"] == "kind"
+    (lag,) = conf["inputs"]["http"]
+    assert lag["urls"] == ["http://127.0.0.1:18050/api/lag"]
+    assert lag["name_override"] == "consumer_lag"
+
+    (influx,) = conf["outputs"]["influxdb"]
+    assert influx["urls"] == ["http://127.0.0.1:18086"]
+    assert influx["database"] == "pipeline"
+    assert {"spark_batch", "dlq", "consumer_lag", "internal_write"} <= set(
+        influx["namepass"]
+    )
+    (kafka,) = conf["outputs"]["kafka"]
+    assert set(kafka["namedrop"]) == {"spark_batch", "dlq", "consumer_lag"}

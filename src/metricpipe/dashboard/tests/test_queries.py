@@ -136,7 +136,7 @@ def test_alerts_body_and_parsing() -> None:
     assert body["query"]["bool"]["filter"][1] == {"term": {"tags.host": "h1"}}
 
     def answer(request: httpx.Request) -> httpx.Response:
-        assert request.url.path == "/metricpipe-alerts-*/_search"
+        assert request.url.path == "/metrics-alerts-*/_search"
         return httpx.Response(
             200,
             json={

@@ -39,7 +39,7 @@ def _search_url() -> str:
 def test_alerts_panel_reads_alert_documents(tmp_path: Path) -> None:
     url = _search_url()
     now_ms = int(time.time() * 1000)
-    index = "metricpipe-alerts-" + time.strftime("%Y.%m.%d", time.gmtime())
+    index = "metrics-alerts-" + time.strftime("%Y.%m.%d", time.gmtime())
     doc = {
         "series_id": "cpu|host=h1|usage_user",
         "measurement": "cpu",

@@ -16,7 +16,9 @@ import org.apache.kafka.connect.errors.DataException;
 public final class Records {
     /** Statistics of a rollup: InfluxDB fields, OpenSearch doubles. */
     public static final List<String> ROLLUP_STATS =
-            List.of("sum", "mean", "min", "max", "last", "stddev", "p50", "p95", "p99");
+            List.of(
+                    "sum", "mean", "min", "max", "last", "stddev", "p50", "p95", "p99",
+                    "rate_per_s");
     /** Numeric values of an alert. */
     public static final List<String> ALERT_STATS = List.of("value", "expected", "score");
 
