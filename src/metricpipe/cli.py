@@ -488,6 +488,47 @@ def logs(
 
 
 @app.command()
+def verify(
+    json_: JsonOpt = False,
+    timeout_s: Annotated[
+        float, typer.Option("--timeout-s", min=5, help="Give up on a hop after this.")
+    ] = 120.0,
+    config: ConfigOpt = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Follow a canary metric through every hop and reconcile its window."""
+    from metricpipe.broker.topics import check_reachable
+    from metricpipe.verify.canary import Verifier
+
+    cfg = _load(config, workspace)
+    check_reachable(cfg.kafka.bootstrap, cfg.kafka.topics.raw.name)
+    with err.status("Following a canary through the pipeline…"):
+        result = Verifier(cfg, timeout_s).run()
+
+    if json_:
+        out.print_json(json.dumps(result.as_dict()))
+    else:
+        table = Table("hop", "result", "latency (ms)", "detail")
+        for hop in result.hops:
+            verdict = "skipped" if hop.skipped else "ok" if hop.ok else "FAILED"
+            latency = "-" if hop.latency_ms is None else f"{hop.latency_ms:.0f}"
+            table.add_row(hop.name, verdict, latency, hop.detail)
+        out.print(table)
+        recon = result.reconciliation
+        verdict = "ok" if recon.get("ok") else "MISMATCH"
+        err.print(f"Reconciliation of window {result.window_start}: {recon} -> {verdict}")
+    failed = result.first_failure
+    if failed is not None:
+        err.print(f"[red]verify failed at hop {failed.name}:[/] {failed.detail}")
+        raise typer.Exit(1)
+    if not result.ok:
+        err.print(
+            "[red]verify failed: the stores' counts do not match the raw points[/]"
+        )
+        raise typer.Exit(1)
+
+
+@app.command()
 def lag(
     json_: JsonOpt = False,
     group: Annotated[

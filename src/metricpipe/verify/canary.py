@@ -204,6 +204,7 @@ class Verifier:
         hop.detail = f"{len(seen_raw)} of {len(points)} canary points"
 
         # Hop 2: a rollup counting every point is on metrics.rollup.
+        proceed = hop_ok(result)
         hop = Hop("metrics.rollup")
         result.hops.append(hop)
         rollups: dict[bytes | None, dict[str, Any]] = {}
@@ -212,7 +213,7 @@ class Verifier:
             rollups.update(seen)
             return any(v.get("count") == len(points) for v in rollups.values())
 
-        if hop_ok(result):
+        if proceed:
             self._scan(
                 rollup,
                 deadline,
@@ -233,10 +234,11 @@ class Verifier:
         key = final[0][0].decode() if final and final[0][0] else None
 
         # Hop 3: the search store has the rollup document, by the record key.
+        proceed = hop_ok(result)
         hop = Hop("search", skipped=not self.search_on)
         result.hops.append(hop)
         search_count: int | None = None
-        if self.search_on and key is not None and hop_ok(result):
+        if self.search_on and key is not None and proceed:
             doc = _wait(
                 deadline, lambda: self._search_doc(key, window_start, len(points))
             )
@@ -246,18 +248,23 @@ class Verifier:
             hop.detail = f"document {key} count={search_count}"
         elif hop.skipped:
             hop.detail = "no search store in this pipeline"
+        else:
+            hop.detail = "not checked: an earlier hop failed"
 
         # Hop 4: InfluxDB has the rollup point.
+        proceed = hop_ok(result)
         hop = Hop("influxdb", skipped=not self.influx_on)
         result.hops.append(hop)
         influx_count: int | None = None
-        if self.influx_on and hop_ok(result):
+        if self.influx_on and proceed:
             influx_count = _wait(deadline, lambda: self._influx_count(len(points)))
             hop.latency_ms = since()
             hop.ok = influx_count == len(points)
             hop.detail = f"point count={influx_count}"
         elif hop.skipped:
             hop.detail = "no InfluxDB in this pipeline"
+        else:
+            hop.detail = "not checked: an earlier hop failed"
 
         # The closed window: raw points seen == rollup count in each store.
         stores = {"raw_points": len(seen_raw)}
