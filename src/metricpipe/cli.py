@@ -516,7 +516,8 @@ def verify(
         out.print(table)
         recon = result.reconciliation
         verdict = "ok" if recon.get("ok") else "MISMATCH"
-        err.print(f"Reconciliation of window {result.window_start}: {recon} -> {verdict}")
+        window = result.window_start
+        err.print(f"Reconciliation of window {window}: {recon} -> {verdict}")
     failed = result.first_failure
     if failed is not None:
         err.print(f"[red]verify failed at hop {failed.name}:[/] {failed.detail}")
