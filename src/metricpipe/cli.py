@@ -429,6 +429,7 @@ def status(json_: JsonOpt = False, workspace: WorkspaceOpt = None) -> None:
     """Show every service: state, pid, endpoint. Exit 0 only if all are ready."""
     ws = _workspace(workspace)
     state, rows = _status_rows(ws)
+    connectors = _connector_rows(ws, rows)
     if json_:
         out.print_json(
             json.dumps(
@@ -436,17 +437,46 @@ def status(json_: JsonOpt = False, workspace: WorkspaceOpt = None) -> None:
                     "supervisor_pid": state.supervisor_pid if state else None,
                     "running": bool(state and state.supervisor_alive),
                     "services": rows,
+                    "connectors": connectors,
                 }
             )
         )
     elif rows:
         _print_status(rows)
+        if connectors:
+            table = Table("connector", "state", "tasks", "problem")
+            for c in connectors:
+                table.add_row(
+                    c["name"], c["state"], ", ".join(c["tasks"]), c["trace"][:80]
+                )
+            out.print(table)
     if state is None or not state.supervisor_alive:
         if not json_:
             err.print(f"No pipeline is running in {ws.root}.")
         raise typer.Exit(NotRunningError.exit_code)
     if any(r["state"] != "ready" for r in rows):
         raise typer.Exit(EXIT_NOT_READY)
+    if any(
+        c["state"] != "RUNNING" or set(c["tasks"]) - {"RUNNING"} for c in connectors
+    ):
+        raise typer.Exit(EXIT_NOT_READY)
+
+
+def _connector_rows(ws: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Kafka Connect's connectors and task states, when a connect worker is ready."""
+    from metricpipe.config import load_running_config
+
+    if not any(r["name"] == "connect" and r["state"] == "ready" for r in rows):
+        return []
+    cfg = load_running_config(ws)
+    if cfg is None:
+        return []
+    from metricpipe.store.connect import connector_states, describe
+
+    try:
+        return describe(connector_states(cfg))
+    except Exception as exc:  # the worker answering badly is a status, not a crash
+        return [{"name": "?", "state": "UNKNOWN", "tasks": [], "trace": str(exc)}]
 
 
 @app.command()
