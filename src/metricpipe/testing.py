@@ -21,6 +21,43 @@ from metricpipe.config import Config, load_config, merge
 from metricpipe.paths import Workspace
 from metricpipe.supervisor.state import PipelineState, process_alive
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+
+
+@contextmanager
+def headless_chromium(profile_dir: Path, height: int = 3600) -> Iterator[Any]:
+    """Debian's Chromium driven by Selenium; never a downloaded browser."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as ChromeService
+
+    if not Path(CHROMEDRIVER).exists():
+        raise AssertionError(
+            "chromedriver missing: run `metricpipe setup --only chromium-driver`"
+        )
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--window-size=1000,{height}",
+        f"--user-data-dir={profile_dir}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(
+        service=ChromeService(executable_path=CHROMEDRIVER), options=options
+    )
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""

@@ -12,17 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service as ChromeService
 
 from metricpipe.dashboard.panels import PANELS, influx_panels
-from metricpipe.testing import TestPipeline, running_pipeline
+from metricpipe.testing import TestPipeline, headless_chromium, running_pipeline
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[4]
 SCREENSHOT = REPO / "test-artifacts" / "dashboard.png"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -37,32 +34,8 @@ def dashboard(
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    if not Path(CHROMEDRIVER).exists():
-        pytest.fail(
-            "chromedriver missing: run `metricpipe setup --only chromium-driver`"
-        )
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=1000,3600",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(
-        service=ChromeService(executable_path=CHROMEDRIVER), options=options
-    )
-    try:
+    with headless_chromium(tmp_path / "chromium-profile") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def _points(driver: webdriver.Chrome) -> dict[str, tuple[str, int]]:
