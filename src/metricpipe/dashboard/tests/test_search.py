@@ -1,14 +1,8 @@
-"""The Alerts view against a real OpenSearch, when one is configured.
+"""The Alerts view against a real OpenSearch, started by the supervisor."""
 
-The store stage provides the OpenSearch service; until then this test runs only
-if ``METRICPIPE_TEST_OPENSEARCH_URL`` names a reachable loopback OpenSearch, and
-is SKIPPED otherwise (the skip reason says so).
-"""
-
-import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -17,27 +11,21 @@ from starlette.testclient import TestClient
 from metricpipe.dashboard import schema as s
 from metricpipe.dashboard.server import create_app
 from metricpipe.dashboard.settings import Settings
+from metricpipe.testing import running_pipeline
 
 pytestmark = pytest.mark.integration
 
-URL_ENV = "METRICPIPE_TEST_OPENSEARCH_URL"
+
+@pytest.fixture(scope="module")
+def search_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("search")
+    overrides = {"store": {"opensearch_heap_mb": 512}}
+    with running_pipeline(root, ["opensearch"], overrides) as pipeline:
+        yield f"http://127.0.0.1:{pipeline.config.store.opensearch_port}"
 
 
-def _search_url() -> str:
-    url = os.environ.get(URL_ENV, "")
-    if not url:
-        pytest.skip(f"OpenSearch-backed panel not tested: set {URL_ENV}")
-    if urlparse(url).hostname not in ("127.0.0.1", "localhost"):
-        pytest.fail(f"{URL_ENV} must be a loopback URL, not {url}")
-    try:
-        httpx.get(url, timeout=2.0).raise_for_status()
-    except httpx.HTTPError as exc:
-        pytest.skip(f"OpenSearch-backed panel not tested: {url} unreachable ({exc})")
-    return url
-
-
-def test_alerts_panel_reads_alert_documents(tmp_path: Path) -> None:
-    url = _search_url()
+def test_alerts_panel_reads_alert_documents(tmp_path: Path, search_url: str) -> None:
+    url = search_url
     now_ms = int(time.time() * 1000)
     index = "metrics-alerts-" + time.strftime("%Y.%m.%d", time.gmtime())
     doc = {
