@@ -267,7 +267,7 @@ def kafka_output_table(config: Config) -> Table:
 #: Measurements of the pipeline's own health: they go to InfluxDB's pipeline
 #: database directly, never through Kafka, so they stay visible when the
 #: pipeline itself stalls.
-PIPELINE_MEASUREMENTS = ("spark_batch", "dlq", "consumer_lag")
+PIPELINE_MEASUREMENTS = ("spark_batch", "dlq", "consumer_lag", "connect_sink")
 #: Telegraf's own statistics go to both: rolled up like any metric, and raw to
 #: the pipeline database for the Pipeline dashboard.
 TELEGRAF_INTERNAL = ("internal_write", "internal_agent", "internal_gather")
@@ -306,8 +306,9 @@ def pipeline_tables(config: Config) -> list[Table]:
         tables.append(
             Table(
                 "[[inputs.http]]",
-                "Every consumer group's lag (offsets, seconds, threshold status), "
-                "read from the dashboard's /api/lag.",
+                "Every consumer group's lag (offsets, seconds, threshold status) "
+                "and every Connect sink's throughput and errors, from the "
+                "dashboard's /api/lag.",
                 [
                     Setting("urls", [f"http://{dash.host}:{dash.port}/api/lag"]),
                     Setting(
@@ -316,10 +317,14 @@ def pipeline_tables(config: Config) -> list[Table]:
                         "Lag in seconds reads one record per lagging partition: "
                         "not every gather.",
                     ),
-                    Setting("name_override", "consumer_lag"),
+                    Setting(
+                        "json_name_key",
+                        "measurement",
+                        "consumer_lag or connect_sink, per row.",
+                    ),
                     Setting("timeout", "8s"),
                     Setting("data_format", "json"),
-                    Setting("tag_keys", ["group"]),
+                    Setting("tag_keys", ["group", "connector"]),
                     Setting("json_string_fields", ["status"]),
                 ],
             )

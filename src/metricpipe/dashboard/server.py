@@ -26,8 +26,10 @@ from starlette.routing import Route
 
 from metricpipe.dashboard import queries
 from metricpipe.dashboard.panels import PANELS, VIEWS, by_id
+from metricpipe.dashboard.schema import CONNECT_SINK, CONSUMER_LAG
 from metricpipe.dashboard.settings import Settings
 from metricpipe.lag.offsets import LagReader, telegraf_rows
+from metricpipe.lag.sinks import SinkMeter
 from metricpipe.supervisor.state import PipelineState, observed
 
 log = logging.getLogger(__name__)
@@ -154,16 +156,28 @@ def create_app(settings: Settings) -> Starlette:
         )
 
     lag_reader: list[LagReader] = []
+    sink_meter: list[SinkMeter] = []
 
     def read_lag() -> list[dict[str, object]]:
         # One reader for the process: it keeps the samples rates are made from.
         if not lag_reader:
             lag_reader.append(LagReader(settings.kafka_bootstrap))
+            sink_meter.append(
+                SinkMeter(settings.kafka_bootstrap, settings.sink_dlq_topic)
+            )
         groups = lag_reader[0].read()
-        return telegraf_rows(groups, settings.lag_warn_s, settings.lag_error_s)
+        rows = [
+            {"measurement": CONSUMER_LAG, **row}
+            for row in telegraf_rows(groups, settings.lag_warn_s, settings.lag_error_s)
+        ]
+        rows += [
+            {"measurement": CONNECT_SINK, **row} for row in sink_meter[0].rows(groups)
+        ]
+        return rows
 
     async def lag(_: Request) -> Response:
-        """Every consumer group's lag, flat, for Telegraf to ship to InfluxDB."""
+        """Every group's lag and every sink's throughput, flat, for Telegraf to ship
+        to InfluxDB (the ``measurement`` key names each row's measurement)."""
         if not settings.kafka_bootstrap:
             return _error(404, "no Kafka configured for this dashboard")
         try:

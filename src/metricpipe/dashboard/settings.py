@@ -28,6 +28,7 @@ class Settings:
     kafka_bootstrap: str = ""
     lag_warn_s: float = 30.0
     lag_error_s: float = 120.0
+    sink_dlq_topic: str = "metrics.sink.dlq"
 
     @classmethod
     def from_config(
@@ -47,6 +48,7 @@ class Settings:
             kafka_bootstrap=config.kafka.bootstrap,
             lag_warn_s=config.lag.warn_lag_s,
             lag_error_s=config.lag.error_lag_s,
+            sink_dlq_topic=config.kafka.topics.sink_dlq.name,
         )
 
     def write(self, path: Path) -> None:

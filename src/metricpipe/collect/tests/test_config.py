@@ -246,7 +246,7 @@ def test_full_stack_routes_pipeline_metrics_to_influxdb() -> None:
     assert spark["json_name_key"] == "kind"
     (lag,) = conf["inputs"]["http"]
     assert lag["urls"] == ["http://127.0.0.1:18050/api/lag"]
-    assert lag["name_override"] == "consumer_lag"
+    assert lag["json_name_key"] == "measurement"
 
     (influx,) = conf["outputs"]["influxdb"]
     assert influx["urls"] == ["http://127.0.0.1:18086"]
@@ -255,4 +255,9 @@ def test_full_stack_routes_pipeline_metrics_to_influxdb() -> None:
         influx["namepass"]
     )
     (kafka,) = conf["outputs"]["kafka"]
-    assert set(kafka["namedrop"]) == {"spark_batch", "dlq", "consumer_lag"}
+    assert set(kafka["namedrop"]) == {
+        "spark_batch",
+        "dlq",
+        "consumer_lag",
+        "connect_sink",
+    }
