@@ -184,6 +184,12 @@ def input_tables(config: Config) -> list[Table]:
                     Setting("local", True),
                     Setting("cluster_health", True),
                     Setting("timeout", "5s"),
+                    Setting(
+                        "fielddrop",
+                        ["*max_unsafe_auto_id_timestamp"],
+                        "A marker, not a metric: OpenSearch reports it as an "
+                        "integer beyond 64 bits, which the DLQ would count forever.",
+                    ),
                 ],
             )
         )
