@@ -259,6 +259,12 @@ def _print_status(rows: list[dict[str, Any]]) -> None:
     out.print(table)
 
 
+def _print_dashboard_url(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        if row["name"] == "dashboard" and row["state"] == "ready":
+            out.print(f"Dashboard: http://{row['endpoint']}/", soft_wrap=True)
+
+
 @app.command()
 def up(
     detach: Annotated[
@@ -287,6 +293,7 @@ def up(
     def ready(_: object) -> None:
         _, rows = _status_rows(ws)
         _print_status(rows)
+        _print_dashboard_url(rows)
         err.print(f"[green]metricpipe is up[/] (workspace {ws.root}). Ctrl-C stops it.")
 
     supervisor.run(on_ready=ready)
@@ -352,6 +359,7 @@ def _up_detached(ws: Any, config: Path | None, timeout_s: float) -> None:
                 and all(r["state"] == "ready" for r in rows)
             ):
                 _print_status(rows)
+                _print_dashboard_url(rows)
                 err.print(
                     f"[green]metricpipe is up[/] in the background (pid {child.pid}); "
                     "`metricpipe down` stops it."
