@@ -47,7 +47,9 @@ dashboards_app = typer.Typer(
 )
 app.add_typer(dashboards_app, name="dashboards")
 
-out = Console()
+# Piped output gets a wide console: tables cut at 80 columns hide group names.
+_WIDTH = None if sys.stdout.isatty() else max(160, shutil.get_terminal_size().columns)
+out = Console(width=_WIDTH)
 err = Console(stderr=True, soft_wrap=True)
 
 WorkspaceOpt = Annotated[
@@ -554,8 +556,10 @@ def verify(
         out.print(table)
         recon = result.reconciliation
         verdict = "ok" if recon.get("ok") else "MISMATCH"
-        window = result.window_start
-        err.print(f"Reconciliation of window {window}: {recon} -> {verdict}")
+        counts = ", ".join(
+            f"{k.replace('_', ' ')} {v}" for k, v in recon.items() if k != "ok"
+        )
+        err.print(f"Window {result.window_start} reconciled: {counts}: {verdict}")
     failed = result.first_failure
     if failed is not None:
         err.print(f"[red]verify failed at hop {failed.name}:[/] {failed.detail}")

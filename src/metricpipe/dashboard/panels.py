@@ -331,7 +331,7 @@ PANELS: tuple[Panel, ...] = (
     # --- Consumer lag --------------------------------------------------------------
     Panel(
         "lag_status",
-        "Lag status per group (0 OK, 1 WARN, 2 ERR, 3 STOP, 4 STALL)",
+        "Lag status per group (-1 unknown, 0 OK, 1 WARN, 2 ERR, 3 STOP, 4 STALL)",
         "lag",
         "short",
         (

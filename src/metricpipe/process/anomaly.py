@@ -45,6 +45,11 @@ class AnomalySettings:
     min_points: int = 10
     idle_timeout_s: float = 3600.0
     window_s: int = 10
+    measurements: tuple[str, ...] = ("*",)
+    #: The spread assumed at least, relative to the mean: a series that was flat
+    #: alerts when it moves by more than threshold x 1 % of its level, not on
+    #: every change of the last digit.
+    relative_floor: float = 0.01
 
 
 def score_points(
@@ -66,7 +71,7 @@ def score_points(
         std = math.sqrt(b.var)
         # A flat baseline (std 0) gives an infinite score for any change; the
         # floor keeps a constant series from alerting on tiny jitter.
-        floor = max(std, 1e-9 * max(1.0, abs(b.mean)))
+        floor = max(std, settings.relative_floor * max(1.0, abs(b.mean)))
         score = abs(diff) / floor if b.count >= settings.min_points else 0.0
         over = score > settings.threshold
         if over and not b.in_alert:
@@ -139,6 +144,12 @@ def detect_anomalies(
     points: DataFrame, settings: AnomalySettings, watermark_s: float
 ) -> DataFrame:
     """Alerts from numeric points (see :func:`metricpipe.process.transform`)."""
+    wanted = F.lit(False)
+    for pattern in settings.measurements:
+        # Glob to SQL LIKE: the patterns are plain names with * wildcards.
+        like = pattern.replace("_", "\\_").replace("*", "%")
+        wanted = wanted | F.col("name").like(like)
+    points = points.where(wanted & ~F.col("is_counter"))
     slim = points.withWatermark(
         "event_ts", f"{int(watermark_s * 1000)} milliseconds"
     ).select(

@@ -113,6 +113,21 @@ class ProcessConfig(BaseModel):
     anomaly_threshold: float = Field(
         4.0, gt=0, description="|value - mean| / stddev above which an alert fires."
     )
+    anomaly_measurements: list[str] = Field(
+        default_factory=lambda: [
+            "cpu",
+            "mem",
+            "swap",
+            "disk",
+            "system",
+            "processes",
+        ],
+        description=(
+            "Measurements (glob patterns) scored for anomalies. Counters are never "
+            "scored: a growing total is not an anomaly. The stack's own statistics "
+            "are left out by default: they jump at every start."
+        ),
+    )
     anomaly_min_points: int = Field(
         10, ge=2, description="Points a series needs before it can alert."
     )

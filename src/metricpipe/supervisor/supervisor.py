@@ -329,6 +329,12 @@ class Supervisor:
         sup = self.config.supervisor
         if running.state.restarts >= sup.max_restarts:
             running.state.message += f"; gave up after {sup.max_restarts} restarts"
+            log.error(
+                "Service %s gave up after %d restarts; see `metricpipe logs %s`",
+                running.state.name,
+                sup.max_restarts,
+                running.state.name,
+            )
             running.restart_at = None
             self._save()
             return

@@ -91,3 +91,18 @@ def test_offsets_commit_the_smallest_end_over_queries() -> None:
         ("metrics.raw", 1): 7,
         ("metrics.raw", 2): 3,
     }
+
+
+@pytest.mark.fast
+def test_only_sparks_progress_metrics_bug_is_restarted_in_process() -> None:
+    from metricpipe.process.job import _is_progress_metrics_bug
+
+    bug = RuntimeError(
+        'java.lang.NullPointerException: Cannot invoke "scala.collection.IterableOps'
+        '.map(scala.Function1)" because the return value of "scala.Option.get()" '
+        "is null"
+    )
+    other = RuntimeError("java.lang.NullPointerException: something else")
+
+    assert _is_progress_metrics_bug(bug)
+    assert not _is_progress_metrics_bug(other)
