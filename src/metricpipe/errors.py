@@ -12,20 +12,28 @@ class MetricpipeError(Exception):
     exit_code = 1
 
 
-class ConfigError(MetricpipeError):
-    """A configuration key has a value that is not allowed."""
+class InvalidValueError(MetricpipeError):
+    """A named setting has a value that is not allowed: says which, and why."""
 
     exit_code = 2
+    #: How the message names the setting: "config key", "parameter", ...
+    subject = "value"
 
     def __init__(self, key: str, value: object, allowed: str, fix: str = "") -> None:
         self.key = key
         self.value = value
         self.allowed = allowed
         self.fix = fix
-        text = f"config key {key!r} has value {value!r}: {allowed}"
+        text = f"{self.subject} {key!r} has value {value!r}: {allowed}"
         if fix:
             text += f"; {fix}"
         super().__init__(text)
+
+
+class ConfigError(InvalidValueError):
+    """A configuration key has a value that is not allowed."""
+
+    subject = "config key"
 
 
 class ConfigErrors(MetricpipeError):

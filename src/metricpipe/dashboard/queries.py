@@ -16,7 +16,7 @@ import httpx
 
 from metricpipe.dashboard import schema as s
 from metricpipe.dashboard.panels import Panel
-from metricpipe.errors import MetricpipeError
+from metricpipe.errors import InvalidValueError, MetricpipeError
 
 log = logging.getLogger(__name__)
 
@@ -28,20 +28,10 @@ _PLACEHOLDER = re.compile(r"\$(timeFilter|__interval_ms|__interval|host|group)\b
 _UNIT_MS = {"s": 1000, "m": 60_000, "h": 3_600_000}
 
 
-class ParamError(MetricpipeError):
+class ParamError(InvalidValueError):
     """A request parameter of the dashboard API has a value that is not allowed."""
 
-    exit_code = 2
-
-    def __init__(self, key: str, value: object, allowed: str, fix: str = "") -> None:
-        self.key = key
-        self.value = value
-        self.allowed = allowed
-        self.fix = fix
-        text = f"parameter {key!r} has value {value!r}: {allowed}"
-        if fix:
-            text += f"; {fix}"
-        super().__init__(text)
+    subject = "parameter"
 
 
 class StoreError(MetricpipeError):
