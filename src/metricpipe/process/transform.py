@@ -97,7 +97,14 @@ def parse_records(
     doc = F.when(size <= settings.max_message_bytes, F.try_parse_json(raw))
     ts_present = F.try_variant_get(doc, "$.timestamp", "string").isNotNull()
     ts_number = F.try_variant_get(doc, "$.timestamp", "decimal(38,9)")
-    micros = (ts_number * F.lit(UNIT_MICROS[settings.timestamp_unit])).cast("long")
+    # Scaled in doubles and clamped: a timestamp in a finer unit than configured
+    # (nanoseconds read as milliseconds) must not wrap around 64 bits into a
+    # plausible date. Clamped, it lands far in the future and is rejected as
+    # ts_future. Doubles hold every microsecond exactly up to year 2255.
+    scaled = ts_number.cast("double") * F.lit(
+        float(UNIT_MICROS[settings.timestamp_unit])
+    )
+    micros = F.least(F.greatest(scaled, F.lit(-9.0e18)), F.lit(9.0e18)).cast("long")
     event_ts = F.timestamp_micros(micros)
     fields = F.try_variant_get(doc, "$.fields", "map<string,variant>")
 
