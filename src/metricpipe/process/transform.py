@@ -104,7 +104,9 @@ def parse_records(
     scaled = ts_number.cast("double") * F.lit(
         float(UNIT_MICROS[settings.timestamp_unit])
     )
-    micros = F.least(F.greatest(scaled, F.lit(-9.0e18)), F.lit(9.0e18)).cast("long")
+    # greatest/least skip nulls: a missing number must stay null (bad_timestamp).
+    clamped = F.least(F.greatest(scaled, F.lit(-9.0e18)), F.lit(9.0e18))
+    micros = F.when(scaled.isNotNull(), clamped).cast("long")
     event_ts = F.timestamp_micros(micros)
     fields = F.try_variant_get(doc, "$.fields", "map<string,variant>")
 
