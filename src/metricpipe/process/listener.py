@@ -190,6 +190,9 @@ class PipelineListener(StreamingQueryListener):
             "input_rows_per_s": progress.inputRowsPerSecond,
             "processed_rows_per_s": progress.processedRowsPerSecond,
             "batch_duration_ms": progress.batchDuration,
+            # Spark's own split of the batch (addBatch, getBatch, latestOffset,
+            # queryPlanning, walCommit, commitOffsets, triggerExecution).
+            "duration_ms": dict(progress.durationMs or {}),
             "state_rows": sum(op.numRowsTotal for op in progress.stateOperators),
             "rows_dropped_by_watermark": sum(
                 op.numRowsDroppedByWatermark for op in progress.stateOperators
