@@ -57,7 +57,8 @@ class ProcessConfig(BaseModel):
     window_s: list[int] = Field(
         default_factory=lambda: [10],
         description=(
-            "Tumbling rollup window sizes, in seconds; one streaming query each."
+            "Tumbling rollup window sizes, in seconds; all of them in one "
+            "streaming query and one state store."
         ),
     )
     watermark_s: float | None = Field(
@@ -103,6 +104,15 @@ class ProcessConfig(BaseModel):
     )
     max_offsets_per_trigger: int = Field(
         50_000, ge=1, description="Most raw records read in one micro-batch."
+    )
+    dedup_enabled: bool = Field(
+        True,
+        description=(
+            "Drop exact duplicate points (same series, event time and value, e.g. "
+            "one raw message delivered twice) within the watermark before the "
+            "rollup, so a redelivery leaves the stores unchanged. Part of the "
+            "checkpoint: changing it needs a new checkpoint version."
+        ),
     )
     anomaly_enabled: bool = Field(
         True, description="Run the per-series EWMA anomaly detector."

@@ -3,7 +3,7 @@
 Starts one Spark session with these queries, all reading ``metrics.raw``:
 
 * ``dlq``: rejected records and fields to ``metrics.dlq`` (append);
-* ``rollup_<w>s``: one per window size, statistics to ``metrics.rollup`` (update);
+* ``rollup``: statistics of every window size to ``metrics.rollup`` (update);
 * ``alerts``: EWMA anomaly alerts to ``metrics.alerts`` (append).
 
 Each query has its own checkpoint under ``data/spark/checkpoints/v<N>/``. The
@@ -33,6 +33,9 @@ from metricpipe.process import anomaly, runtime, transform
 from metricpipe.process.listener import PipelineListener, write_json_atomic
 
 log = logging.getLogger(__name__)
+
+#: The one rollup query, for every size in process.window_s.
+ROLLUP_QUERY = "rollup"
 
 #: Spark error classes and phrases that mean the checkpoint does not fit the job.
 CHECKPOINT_HINTS = (
@@ -123,28 +126,25 @@ def start_queries(
         )
     )
 
+    # One query for every window size: the raw topic is read and parsed once
+    # for all of them, and one state store holds every window's state.
     wm = watermark_s(config)
-    for index, window in enumerate(sorted(process.window_s)):
-        exploded = _exploded(spark, config)
-        if index == 0:
-            # String and other non-numeric fields are not rolled up, but counted.
-            exploded = exploded.observe(
-                "fields",
-                *[
-                    F.count_if(F.col("kind") == k).alias(k)
-                    for k in ("numeric", "string", "other")
-                ],
-            )
-        points = transform.numeric_points(exploded)
-        rollups = transform.rollup(points, window, wm)
-        queries.append(
-            sink(
-                transform.rollup_kafka(rollups),
-                f"rollup_{window}s",
-                topics.rollup.name,
-                "update",
-            )
+    exploded = _exploded(spark, config).observe(
+        "fields",
+        # String and other non-numeric fields are not rolled up, but counted.
+        *[
+            F.count_if(F.col("kind") == k).alias(k)
+            for k in ("numeric", "string", "other")
+        ],
+    )
+    rollups = transform.rollup(
+        transform.numeric_points(exploded), process.window_s, wm, process.dedup_enabled
+    )
+    queries.append(
+        sink(
+            transform.rollup_kafka(rollups), ROLLUP_QUERY, topics.rollup.name, "update"
         )
+    )
 
     if process.anomaly_enabled:
         settings = anomaly.AnomalySettings(
@@ -183,7 +183,7 @@ def _is_progress_metrics_bug(error: BaseException) -> bool:
 
 
 def query_names(config: Config) -> list[str]:
-    names = ["dlq", *(f"rollup_{w}s" for w in sorted(config.process.window_s))]
+    names = ["dlq", ROLLUP_QUERY]
     return [*names, "alerts"] if config.process.anomaly_enabled else names
 
 
@@ -224,6 +224,7 @@ def run(config: Config, workspace: Workspace) -> int:
         group=config.process.consumer_group,
         metrics_topic=config.kafka.topics.pipeline.name,
         metrics_file=metrics_file(workspace),
+        late_query=ROLLUP_QUERY,
     )
     spark.streams.addListener(listener)
 

@@ -8,6 +8,13 @@ A partition is committed at the smallest end offset over the job's queries
 that reported since the job started, so lag means "not yet processed by every
 query". A failed commit is logged and the
 next batch retries; it never stops a query.
+
+It also counts what never reached the rollups: ``late_points`` (points behind the
+watermark, dropped by the rollup query's first stateful operator) and
+``data_loss_messages`` (raw records that Kafka's retention deleted before a query
+read them, see :func:`skipped_records`). The latter is cumulative over restarts:
+it is persisted in ``metrics.json``, since the loss typically happens while the
+job is stopped.
 """
 
 import json
@@ -48,6 +55,39 @@ def min_offsets(
     return merged
 
 
+def skipped_records(start: str | None, end: str | None, input_rows: int) -> int:
+    """Raw records a batch's offset range held but the query never read.
+
+    ``start`` and ``end`` are the source's offsets JSON. Spark keeps a batch's
+    range [start, end) even when retention deleted its beginning; with
+    failOnDataLoss=false it reads from the earliest offset still there. On a
+    topic without compaction or transactions every offset is one record, so the
+    gap is the range's size minus the rows read. A partition new in ``end`` is
+    read from its earliest offset, so it is left out (its gap is not seen, and
+    since its rows are in ``input_rows``, a loss in the same batch is undercounted
+    by them), and the first batch of a fresh checkpoint has no start: 0.
+    """
+    if not start or not end:
+        return 0
+    begin = json.loads(start)
+    span = 0
+    for topic, partitions in json.loads(end).items():
+        known = begin.get(topic, {})
+        for partition, offset in partitions.items():
+            if partition in known:
+                span += int(offset) - int(known[partition])
+    return max(0, span - input_rows)
+
+
+def read_data_loss(path: Path) -> dict[str, Any]:
+    """The persisted data-loss counters of a previous run (empty if none)."""
+    try:
+        saved = json.loads(path.read_text()).get("data_loss", {})
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
 class PipelineListener(StreamingQueryListener):
     """Offsets commit and self-metrics, once per query progress."""
 
@@ -57,6 +97,7 @@ class PipelineListener(StreamingQueryListener):
         group: str,
         metrics_topic: str,
         metrics_file: Path,
+        late_query: str = "rollup",
     ) -> None:
         self.bootstrap = bootstrap
         self.group = group
@@ -66,6 +107,19 @@ class PipelineListener(StreamingQueryListener):
         self._ends: dict[str, dict[str, dict[str, int]]] = {}
         self._latest: dict[str, dict[str, Any]] = {}
         self._dlq_totals = dict.fromkeys(DLQ_REASONS, 0)
+        #: The query whose watermark drops are the points the stores miss.
+        self.late_query = late_query
+        self._late_total = 0
+        saved = read_data_loss(metrics_file)
+        #: Cumulative records skipped per query name, and per query id (it is
+        #: kept in the checkpoint) the last batch counted, so a batch is never
+        #: counted twice across restarts.
+        self._loss: dict[str, int] = {
+            str(k): int(v) for k, v in saved.get("by_query", {}).items()
+        }
+        self._loss_batches: dict[str, int] = {
+            str(k): int(v) for k, v in saved.get("last_batch", {}).items()
+        }
         self._consumer: Consumer | None = None
         self._producer: Producer | None = None
         self.commit_failures = 0
@@ -148,11 +202,22 @@ class PipelineListener(StreamingQueryListener):
         observed = {
             key: row.asDict() for key, row in (progress.observedMetrics or {}).items()
         }
+        skipped = self._count_loss(name, progress)
         record = self._metrics_record(name, progress, observed)
         with self._lock:
             if ends:
                 self._ends[name] = ends
             self._latest[name] = record
+        if skipped:
+            log.warning(
+                "Query %s: %d raw records were deleted by retention before it "
+                "read them (batch %d); %d in all. Raise the raw topic's "
+                "retention or keep the job running (process.fail_on_data_loss).",
+                name,
+                skipped,
+                progress.batchId,
+                record["data_loss_messages"],
+            )
 
         self.commit()
         self._publish(record)
@@ -172,6 +237,30 @@ class PipelineListener(StreamingQueryListener):
                     snapshot=False,
                 )
 
+    def _count_loss(self, name: str, progress: Any) -> int:
+        skipped = sum(
+            skipped_records(s.startOffset, s.endOffset, int(s.numInputRows))
+            for s in progress.sources
+        )
+        query_id = str(progress.id)
+        with self._lock:
+            if progress.batchId <= self._loss_batches.get(query_id, -1):
+                return 0  # counted before the job restarted
+            self._loss_batches[query_id] = progress.batchId
+            self._loss[name] = self._loss.get(name, 0) + skipped
+        return skipped
+
+    def data_loss(self) -> dict[str, Any]:
+        """The persisted counters: total, per query, last batch per query id."""
+        with self._lock:
+            return {
+                # Every query reads all of metrics.raw: the one that lagged
+                # most lost most, and that is what the pipeline lost.
+                "data_loss_messages": max(self._loss.values(), default=0),
+                "by_query": dict(self._loss),
+                "last_batch": dict(self._loss_batches),
+            }
+
     def _metrics_record(
         self, name: str, progress: Any, observed: dict[str, dict[str, Any]]
     ) -> dict[str, Any]:
@@ -181,6 +270,16 @@ class PipelineListener(StreamingQueryListener):
                 self._dlq_totals[reason] += count
             totals = dict(self._dlq_totals)
         fields = observed.get("fields", {})
+        dropped = sum(op.numRowsDroppedByWatermark for op in progress.stateOperators)
+        late: dict[str, int] = {}
+        if name == self.late_query:
+            with self._lock:
+                self._late_total += dropped
+                late = {
+                    "late_points": dropped,
+                    "late_total_since_start": self._late_total,
+                }
+        loss = self.data_loss()
         return {
             "kind": "spark_batch",
             "ts_ms": int(time.time() * 1000),
@@ -194,9 +293,10 @@ class PipelineListener(StreamingQueryListener):
             # queryPlanning, walCommit, commitOffsets, triggerExecution).
             "duration_ms": dict(progress.durationMs or {}),
             "state_rows": sum(op.numRowsTotal for op in progress.stateOperators),
-            "rows_dropped_by_watermark": sum(
-                op.numRowsDroppedByWatermark for op in progress.stateOperators
-            ),
+            "rows_dropped_by_watermark": dropped,
+            **late,
+            "data_loss_messages": loss["data_loss_messages"],
+            "data_loss_messages_of_query": loss["by_query"].get(name, 0),
             "dlq_batch": dlq_batch if "dlq" in observed else {},
             "dlq_total_since_start": totals,
             "numeric_fields": int(fields.get("numeric") or 0),
@@ -209,7 +309,9 @@ class PipelineListener(StreamingQueryListener):
         if snapshot:
             with self._lock:
                 latest = dict(self._latest)
-            write_json_atomic(self.metrics_file, {"queries": latest})
+            write_json_atomic(
+                self.metrics_file, {"queries": latest, "data_loss": self.data_loss()}
+            )
         try:
             producer = self._get_producer()
             producer.produce(

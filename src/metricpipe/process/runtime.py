@@ -20,6 +20,10 @@ ROCKSDB_PROVIDER = (
 )
 
 
+#: The layout of the job's queries and state; raised when they change shape.
+CHECKPOINT_FORMAT = 2
+
+
 class CheckpointError(ConfigError):
     """The checkpoint was written by an incompatible version of the job."""
 
@@ -88,10 +92,13 @@ def checkpoint_fingerprint(config: Config) -> dict[str, Any]:
     """Settings a checkpoint depends on; a change needs a new checkpoint version."""
     process = config.process
     return {
-        "format": 1,
+        # 2: one "rollup" query for every window size (format 1 had one
+        # rollup_<w>s query per size) and the dedup operator ahead of it.
+        "format": CHECKPOINT_FORMAT,
         "shuffle_partitions": process.shuffle_partitions,
         "window_s": sorted(process.window_s),
         "anomaly_enabled": process.anomaly_enabled,
+        "dedup_enabled": process.dedup_enabled,
         "raw_topic": config.kafka.topics.raw.name,
     }
 

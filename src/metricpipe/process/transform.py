@@ -8,6 +8,7 @@ is classified by its variant type, so one bad field never hides the others.
 """
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
@@ -224,21 +225,80 @@ def numeric_points(exploded: DataFrame) -> DataFrame:
     )
 
 
-def rollup(points: DataFrame, window_s: int, watermark_s: float | None) -> DataFrame:
-    """Tumbling event-time window statistics per series.
+#: Spark's column-metadata key that marks an event-time column for the watermark
+#: (``EventTimeWatermark.delayKey``); ``F.window`` sets it on its window struct.
+WATERMARK_DELAY_KEY = "spark.watermarkDelayMs"
 
-    ``watermark_s`` None skips the watermark (batch use, tests).
+#: What makes two points the same point: an exact duplicate (the same raw message
+#: delivered twice) has the same series, event time and value. The value is part
+#: of it so that a different value for one series at one timestamp is kept.
+DEDUP_COLUMNS = ("series_id", "event_ts", "value")
+
+
+def rollup(
+    points: DataFrame,
+    window_s: int | Sequence[int],
+    watermark_s: float | None,
+    dedup: bool = False,
+) -> DataFrame:
+    """Tumbling event-time window statistics per series, for every window size.
+
+    One aggregation for all sizes: each point is repeated once per configured
+    window size (``window_s`` column), and one groupBy over the series, the
+    window size and the window end keeps every window's state in one state store.
+    ``watermark_s`` None skips the watermark (batch use, tests). ``dedup`` drops
+    exact duplicate points (:data:`DEDUP_COLUMNS`) first: within the watermark
+    on a stream, over the whole frame in a batch.
     """
-    if watermark_s is not None:
-        points = points.withWatermark(
-            "event_ts", f"{int(watermark_s * 1000)} milliseconds"
-        )
+    sizes = sorted({window_s} if isinstance(window_s, int) else set(window_s))
+    delay_ms = None if watermark_s is None else int(watermark_s * 1000)
+    if delay_ms is not None:
+        points = points.withWatermark("event_ts", f"{delay_ms} milliseconds")
+        if dedup:
+            # Also drops (and counts, numRowsDroppedByWatermark) every point
+            # older than the watermark: the one place late points are counted.
+            points = points.dropDuplicatesWithinWatermark(list(DEDUP_COLUMNS))
+    elif dedup:
+        points = points.dropDuplicates(list(DEDUP_COLUMNS))
+
+    micros = F.unix_micros("event_ts")
+    size_us = F.col("window_s").cast("long") * F.lit(1_000_000)
+    start_us = micros - F.pmod(micros, size_us)
+    end = F.timestamp_micros(start_us + size_us)
+    event_ts = F.col("event_ts")
+    if delay_ms is not None:
+        # The window end becomes the event-time column of the aggregation, as
+        # F.window's struct does (F.window takes one literal size only): state
+        # of a window is evicted, and points of it dropped as late, once the
+        # watermark (still computed from event_ts) passes the window's end. The
+        # point's own time gets other metadata, so it is not taken for one.
+        end = end.alias("window_end", metadata={WATERMARK_DELAY_KEY: delay_ms})
+        event_ts = event_ts.alias("event_ts", metadata={"metricpipe": "point time"})
+    else:
+        end = end.alias("window_end")
+    per_window = points.select(
+        "*", F.explode(F.array(*[F.lit(w) for w in sizes])).alias("window_s")
+    ).select(
+        "series_id",
+        "series_key",
+        "name",
+        "tags",
+        "field",
+        "is_counter",
+        "value",
+        "partition",
+        "offset",
+        "window_s",
+        event_ts,
+        end,
+    )
 
     # Ties on event time are broken by the Kafka position, so "last" is stable.
     order = F.struct("event_ts", "partition", "offset")
-    grouped = points.groupBy(
-        F.window("event_ts", f"{window_s} seconds").alias("window"),
+    grouped = per_window.groupBy(
         "series_id",
+        "window_s",
+        "window_end",
         "series_key",
         "name",
         "field",
@@ -265,16 +325,16 @@ def rollup(points: DataFrame, window_s: int, watermark_s: float | None) -> DataF
         F.col("is_counter") & (span_s > 0) & (F.col("last") >= F.col("first")),
         (F.col("last") - F.col("first")) / (span_s / F.lit(1_000_000.0)),
     )
-    start_ms = F.unix_millis(F.col("window.start"))
+    end_ms = F.unix_millis(F.col("window_end"))
     return grouped.select(
         "series_id",
         "series_key",
         "name",
         "tags",
         "field",
-        F.lit(window_s).alias("window_s"),
-        start_ms.alias("window_start_ms"),
-        F.unix_millis(F.col("window.end")).alias("window_end_ms"),
+        F.col("window_s").cast("int").alias("window_s"),
+        (end_ms - F.col("window_s") * 1000).alias("window_start_ms"),
+        end_ms.alias("window_end_ms"),
         "count",
         "sum",
         "mean",

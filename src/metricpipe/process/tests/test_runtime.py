@@ -1,5 +1,6 @@
 """Startup checks: connector jars, checkpoint compatibility, derived settings."""
 
+import json
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ from metricpipe.config import Config, validate_config
 from metricpipe.errors import ConfigErrors, ProvisionError
 from metricpipe.paths import Workspace
 from metricpipe.process import job, runtime
-from metricpipe.process.listener import min_offsets
+from metricpipe.process.listener import min_offsets, skipped_records
 
 pytestmark = pytest.mark.fast
 
@@ -76,14 +77,32 @@ def test_bad_windows_are_rejected() -> None:
 
 def test_query_names_follow_the_config() -> None:
     config = validate_config({"process": {"window_s": [60, 10]}})
-    assert job.query_names(config) == ["dlq", "rollup_10s", "rollup_60s", "alerts"]
+    assert job.query_names(config) == ["dlq", "rollup", "alerts"]
+    config = validate_config({"process": {"anomaly_enabled": False}})
+    assert job.query_names(config) == ["dlq", "rollup"]
+
+
+def test_a_checkpoint_of_the_per_window_queries_asks_for_a_new_version(
+    tmp_path: Path,
+) -> None:
+    workspace = Workspace(tmp_path)
+    root = runtime.checkpoint_root(Config(), workspace)
+    root.mkdir(parents=True)
+    old = {**runtime.checkpoint_fingerprint(Config()), "format": 1}
+    del old["dedup_enabled"]
+    (root / "metricpipe.json").write_text(json.dumps(old))
+
+    with pytest.raises(runtime.CheckpointError) as caught:
+        runtime.check_checkpoint(Config(), workspace)
+    assert "format" in str(caught.value)
+    assert "process.checkpoint_version = 2" in str(caught.value)
 
 
 def test_offsets_commit_the_smallest_end_over_queries() -> None:
     merged = min_offsets(
         {
             "dlq": {"metrics.raw": {"0": 10, "1": 7}},
-            "rollup_10s": {"metrics.raw": {"0": 8, "1": 9, "2": 3}},
+            "rollup": {"metrics.raw": {"0": 8, "1": 9, "2": 3}},
         }
     )
     assert merged == {
@@ -106,3 +125,14 @@ def test_only_sparks_progress_metrics_bug_is_restarted_in_process() -> None:
 
     assert _is_progress_metrics_bug(bug)
     assert not _is_progress_metrics_bug(other)
+
+
+def test_skipped_records_are_the_range_minus_the_rows_read() -> None:
+    start = json.dumps({"metrics.raw": {"0": 100, "1": 50}})
+    end = json.dumps({"metrics.raw": {"0": 300, "1": 60, "2": 7}})
+    # 210 offsets in the known partitions; partition 2 is new, read from its
+    # earliest offset, and left out of the range (its rows are not).
+    assert skipped_records(start, end, 210) == 0
+    assert skipped_records(start, end, 217) == 0
+    assert skipped_records(start, end, 30) == 180
+    assert skipped_records(None, end, 0) == 0  # a fresh checkpoint's first batch

@@ -223,3 +223,100 @@ def test_late_rows_are_dropped_and_counted(file_stream: FileStream) -> None:
         r for batch in file_stream.batches for r in batch if r.window_start_ms == T0
     ]
     assert [r["count"] for r in first] == [10]  # the late 100 never got in
+
+
+def test_every_window_size_in_one_aggregation(spark: SparkSession) -> None:
+    payloads = [metric({"v": i}, T0 + i * 1000) for i in range(25)]
+    points = T.numeric_points(exploded(spark, payloads))
+    rows = T.rollup(points, [60, 10], None).collect()
+
+    got = {(r.window_s, r.window_start_ms): (r["count"], r.sum) for r in rows}
+    assert got == {
+        (10, T0): (10, 45.0),
+        (10, T0 + 10_000): (10, 145.0),
+        (10, T0 + 20_000): (5, 110.0),
+        # T0 is 12:00:00, so it starts a 60 s window as well.
+        (60, T0): (25, 300.0),
+    }
+    keys = {r.key for r in T.rollup_kafka(T.rollup(points, [10, 60], None)).collect()}
+    sid = rows[0].series_id
+    assert f"{sid}:60:{T0}" in keys and f"{sid}:10:{T0 + 20_000}" in keys
+
+
+def stream_rollup(file_stream: FileStream, dedup: bool) -> Any:
+    settings = T.ParseSettings(max_past_skew_s=10 * 365 * 86400.0)
+    records = T.parse_records(file_stream.source(), settings)
+    points = T.numeric_points(T.explode_fields(records, settings))
+    return file_stream.start(T.rollup(points, [10, 60], 5.0, dedup), "update")
+
+
+def latest_rows(file_stream: FileStream) -> dict[tuple[str, int, int], Row]:
+    return {
+        (r.series_key, r.window_s, r.window_start_ms): r
+        for batch in file_stream.batches
+        for r in batch
+    }
+
+
+def test_a_message_delivered_twice_leaves_the_rollup_unchanged(
+    file_stream: FileStream,
+) -> None:
+    once = [metric({"v": i, "w": 1}, T0 + i * 1000) for i in range(3)]
+    query = stream_rollup(file_stream, dedup=True)
+    try:
+        file_stream.push(query, once)
+        before = latest_rows(file_stream)
+        # The same raw message again (a producer retry, a replay), and, at the
+        # same timestamp, another message with another field set and one with
+        # another value of v: those are different points and must count.
+        file_stream.push(
+            query,
+            [
+                once[1],
+                metric({"x": 7}, T0 + 1000),
+                metric({"v": 50}, T0 + 1000),
+            ],
+        )
+    finally:
+        query.stop()
+
+    after = latest_rows(file_stream)
+    assert before[("cpu,host=h1 w", 10, T0)]["count"] == 3
+    assert after[("cpu,host=h1 w", 10, T0)]["count"] == 3
+    assert after[("cpu,host=h1 w", 60, T0)]["count"] == 3
+    assert after[("cpu,host=h1 x", 10, T0)]["count"] == 1
+    v = after[("cpu,host=h1 v", 10, T0)]
+    assert (v["count"], v.sum) == (4, 0 + 1 + 2 + 50.0)
+
+
+def test_without_dedup_a_duplicate_counts_twice(file_stream: FileStream) -> None:
+    once = [metric({"v": i}, T0 + i * 1000) for i in range(3)]
+    query = stream_rollup(file_stream, dedup=False)
+    try:
+        file_stream.push(query, once)
+        file_stream.push(query, [once[1]])
+    finally:
+        query.stop()
+    assert latest_rows(file_stream)[("cpu,host=h1 v", 10, T0)]["count"] == 4
+
+
+def test_late_points_are_dropped_and_counted_before_the_aggregation(
+    file_stream: FileStream,
+) -> None:
+    query = stream_rollup(file_stream, dedup=True)
+    try:
+        file_stream.push(query, [metric({"v": i}, T0 + i * 1000) for i in range(26)])
+        # The watermark is now T0 + 20 s: a point at T0 + 1 s is late, even
+        # though its 60 s window is still open.
+        file_stream.push(query, [metric({"v": 100}, T0 + 1000)])
+        progress = query.recentProgress
+    finally:
+        query.stop()
+
+    dropped = [
+        op.numRowsDroppedByWatermark for p in progress for op in p.stateOperators
+    ]
+    assert sum(dropped) == 1
+    rows = latest_rows(file_stream)
+    assert rows[("cpu,host=h1 v", 10, T0)]["count"] == 10
+    assert rows[("cpu,host=h1 v", 60, T0)]["count"] == 26
