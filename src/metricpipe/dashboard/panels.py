@@ -283,15 +283,38 @@ PANELS: tuple[Panel, ...] = (
         ),
     ),
     Panel(
-        "late_rows",
-        "Rows dropped as late (watermark)",
+        "late_points",
+        "Late points (behind the watermark, not rolled up)",
         "pipeline",
         "short",
         (
             Query(
                 "A",
-                _pipeline(s.SPARK_BATCH, f'sum("{s.SPARK_LATE_ROWS}") AS "dropped"'),
+                _pipeline(s.SPARK_BATCH, f'sum("{s.SPARK_LATE_POINTS}") AS "late"'),
             ),
+        ),
+        description=(
+            "Points whose event time was behind the watermark when they arrived, "
+            "counted by the rollup query; they are in no store."
+        ),
+    ),
+    Panel(
+        "data_loss",
+        "Raw messages lost to retention (cumulative)",
+        "pipeline",
+        "short",
+        (
+            Query(
+                "A",
+                _pipeline(
+                    s.SPARK_BATCH, f'max("{s.SPARK_DATA_LOSS}") AS "lost_messages"'
+                ),
+            ),
+        ),
+        description=(
+            "metrics.raw records Kafka deleted before the Spark job read them (job "
+            "stopped longer than the topic's retention); see "
+            "process.fail_on_data_loss."
         ),
     ),
     Panel(

@@ -64,6 +64,10 @@ SPARK_PROCESSED_ROWS = "processed_rows_per_s"
 SPARK_BATCH_DURATION = "batch_duration_ms"
 SPARK_STATE_ROWS = "state_rows"
 SPARK_LATE_ROWS = "rows_dropped_by_watermark"
+#: Points behind the watermark, counted by the rollup query only (no double count).
+SPARK_LATE_POINTS = "late_points"
+#: Raw records retention deleted before the job read them; cumulative, persisted.
+SPARK_DATA_LOSS = "data_loss_messages"
 
 DLQ = "dlq"
 DLQ_REASON_TAG = "reason"

@@ -156,7 +156,8 @@ def pipeline_lines(now_ms: int) -> list[str]:
             f"{s.SPARK_BATCH} {s.SPARK_INPUT_ROWS}={200 + 50 * wave},"
             f"{s.SPARK_PROCESSED_ROWS}={195 + 50 * wave},"
             f"{s.SPARK_BATCH_DURATION}={800 + 300 * wave},{s.SPARK_STATE_ROWS}=1200,"
-            f"{s.SPARK_LATE_ROWS}={i % 3} {t}",
+            f"{s.SPARK_LATE_ROWS}={i % 3},{s.SPARK_LATE_POINTS}={i % 3},"
+            f"{s.SPARK_DATA_LOSS}={0 if i < WINDOWS // 2 else 1500} {t}",
             f"{s.DLQ},{s.DLQ_REASON_TAG}=parse_error {s.DLQ_COUNT}={i % 2}i {t}",
             f"{s.CONNECT_SINK},{s.CONNECT_CONNECTOR_TAG}=influxdb-sink "
             f"{s.CONNECT_RECORDS}={150 + 40 * wave},{s.CONNECT_ERRORS}=0i {t}",

@@ -99,7 +99,8 @@ class ProcessConfig(BaseModel):
         False,
         description=(
             "Stop the job when Kafka deleted data it had not read yet. False keeps "
-            "running and logs the gap (metrics are best effort, retention may win)."
+            "running, logs the gap and counts it in data_loss_messages (metrics "
+            "are best effort, retention may win)."
         ),
     )
     max_offsets_per_trigger: int = Field(

@@ -50,6 +50,9 @@ class VerifyResult:
     window_start: int
     hops: list[Hop] = field(default_factory=list)
     reconciliation: dict[str, Any] = field(default_factory=dict)
+    #: Raw records retention deleted before the Spark job read them, as the job
+    #: last published it (cumulative); None when it published nothing yet.
+    data_loss_messages: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -68,6 +71,7 @@ class VerifyResult:
             "window_start": self.window_start,
             "hops": [asdict(h) for h in self.hops],
             "reconciliation": self.reconciliation,
+            "data_loss_messages": self.data_loss_messages,
             "first_failed_hop": failed.name if failed else None,
         }
 
@@ -276,8 +280,50 @@ class Verifier:
             **stores,
             "ok": len(set(stores.values())) == 1 and len(seen_raw) == len(points),
         }
+        result.data_loss_messages = self._data_loss()
+        if result.data_loss_messages is not None:
+            # Shown beside the window's counts; it does not make verify fail:
+            # the canary itself went through, the gap is older.
+            result.reconciliation["data_loss_messages"] = result.data_loss_messages
         self._record(result)
         return result
+
+    def _data_loss(self) -> int | None:
+        """The job's latest cumulative data_loss_messages on metrics.pipeline."""
+        topic = self.config.kafka.topics.pipeline.name
+        consumer = self._consumer()
+        try:
+            ends = self._ends(consumer, topic)
+            # The job publishes a few records per batch: the last 200 reach
+            # back past its latest spark_batch record.
+            consumer.assign(
+                [
+                    TopicPartition(topic, e.partition, max(0, e.offset - 200))
+                    for e in ends
+                ]
+            )
+            left = {e.partition: e.offset for e in ends if e.offset > 0}
+            latest: tuple[int, int] | None = None
+            deadline = time.monotonic() + 10
+            while left and time.monotonic() < deadline:
+                message = consumer.poll(0.5)
+                if message is None or message.error():
+                    continue
+                if message.offset() + 1 >= left.get(message.partition(), 0):
+                    left.pop(message.partition(), None)
+                try:
+                    record = json.loads(message.value())
+                except ValueError:
+                    continue
+                if record.get("kind") == "spark_batch" and isinstance(
+                    record.get("data_loss_messages"), int
+                ):
+                    stamp = int(record.get("ts_ms", 0))
+                    if latest is None or stamp >= latest[0]:
+                        latest = (stamp, record["data_loss_messages"])
+            return None if latest is None else latest[1]
+        finally:
+            consumer.close()
 
     def _search_doc(self, key: str, window_start: int, count: int) -> dict[str, Any]:
         day = dt.datetime.fromtimestamp(window_start / 1000, dt.UTC).strftime(

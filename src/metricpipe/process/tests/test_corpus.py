@@ -37,6 +37,7 @@ def render(record: str, t_ms: int) -> str:
     return (
         record.replace("{T}", str(t_ms))
         .replace("{T1}", str(t_ms + 1))
+        .replace("{T_OLD}", str(t_ms - 120_000))
         .replace("{T_S}", str(t_ms // 1000))
         .replace("{T_NS}", str(t_ms * 1_000_000))
         .replace("{PAD}", "x" * 8192)
@@ -51,6 +52,16 @@ def drain(consumer: Consumer, seconds: float) -> list[Any]:
         if message is not None and not message.error():
             seen.append(message)
     return seen
+
+
+def late_total(pipeline: TestPipeline) -> int:
+    """The rollup query's late points since the job started (metrics.json)."""
+    path = pipeline.workspace.data_of("spark") / "metrics.json"
+    try:
+        rollup = json.loads(path.read_text())["queries"].get("rollup", {})
+    except (OSError, ValueError, KeyError):
+        return 0
+    return int(rollup.get("late_total_since_start", 0))
 
 
 def test_every_corpus_case_has_its_expected_outcome(pipeline: TestPipeline) -> None:
@@ -82,15 +93,19 @@ def test_every_corpus_case_has_its_expected_outcome(pipeline: TestPipeline) -> N
         return record
 
     producer = Producer({"bootstrap.servers": bootstrap})
-    for case in cases:
-        for record in case["records"]:
-            producer.produce(
-                "metrics.raw",
-                key=case["name"],
-                value=render(record, t_ms).encode(),
-                on_delivery=delivered(case["name"]),
-            )
-    assert producer.flush(30) == 0
+
+    def send(part: str) -> None:
+        for case in cases:
+            for record in case.get(part, []):
+                producer.produce(
+                    "metrics.raw",
+                    key=case["name"],
+                    value=render(record, t_ms).encode(),
+                    on_delivery=delivered(case["name"]),
+                )
+        assert producer.flush(30) == 0
+
+    send("records")
 
     # Everything the job writes, until every expectation is met or time is up.
     rollups: dict[str, dict[str, Any]] = {}
@@ -114,6 +129,17 @@ def test_every_corpus_case_has_its_expected_outcome(pipeline: TestPipeline) -> N
         )
         if counted and len(dlq) >= wanted_dlq:
             break
+
+    # The rollups are out, so the watermark has passed {T}: now the late ones.
+    late_before = late_total(pipeline)
+    send("late_records")
+    wanted_late = sum(c["expect"].get("late", 0) for c in cases)
+    deadline = time.monotonic() + DEADLINE_S
+    while late_total(pipeline) - late_before < wanted_late:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    late = late_total(pipeline) - late_before
     for reader in readers.values():
         reader.close()
 
@@ -128,6 +154,8 @@ def test_every_corpus_case_has_its_expected_outcome(pipeline: TestPipeline) -> N
             got = rollups.get(key)
             if got is None or any(got[stat] != value for stat, value in want.items()):
                 problems.append(f"{case['name']}: rollup {key} = {got}")
+    if late != wanted_late:
+        problems.append(f"late points counted {late}, expected {wanted_late}")
     assert not problems, "\n".join(problems)
 
     state = pipeline.state().get("spark")
