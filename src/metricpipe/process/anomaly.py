@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -104,20 +105,25 @@ def make_detector(settings: AnomalySettings) -> Any:
             return
 
         baseline = Baseline(*state.get) if state.exists else Baseline()
-        points = pd.concat(list(frames)).sort_values(["event_ts_ms", "offset"])
-        values = [float(v) for v in points["value"]]
+        # Plain numpy on the hot path: this runs once per series and batch, and
+        # pandas' concat/sort_values cost ~0.7 ms a group, most of the query.
+        chunks = list(frames)
+        points = chunks[0] if len(chunks) == 1 else pd.concat(chunks)
+        ts = points["event_ts_ms"].to_numpy()
+        order = np.lexsort((points["offset"].to_numpy(), ts))
+        values = points["value"].to_numpy()[order].tolist()
         baseline, alerts = score_points(baseline, values, settings)
         state.update((baseline.count, baseline.mean, baseline.var, baseline.in_alert))
         # Event-time timeout: the series expires once the watermark passes its
         # last point + the idle timeout. (A processing-time timeout would make
         # Spark run a no-data batch at every trigger, forever.)
-        state.setTimeoutTimestamp(int(points["event_ts_ms"].max()) + timeout_ms)
+        state.setTimeoutTimestamp(int(ts.max()) + timeout_ms)
 
         if not alerts:
             return
         rows = []
         for index, expected, std, score in alerts:
-            point = points.iloc[index]
+            point = points.iloc[int(order[index])]
             ts_ms = int(point["event_ts_ms"])
             rows.append(
                 {
