@@ -93,7 +93,8 @@ def checkpoint_fingerprint(config: Config) -> dict[str, Any]:
     process = config.process
     return {
         # 2: one "rollup" query for every window size (format 1 had one
-        # rollup_<w>s query per size) and the dedup operator ahead of it.
+        # rollup_<w>s query per size), the dedup operator ahead of it, and the
+        # anomaly state in buckets of series (format 1: one row per series).
         "format": CHECKPOINT_FORMAT,
         "shuffle_partitions": process.shuffle_partitions,
         "window_s": sorted(process.window_s),
