@@ -10,7 +10,12 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from metricpipe.collect.telegraf_conf import hostname, telegraf_toml
+from metricpipe.broker.tls import write_private
+from metricpipe.collect.telegraf_conf import (
+    KAFKA_PASSWORD_ENV,
+    hostname,
+    telegraf_toml,
+)
 from metricpipe.errors import ConfigError, ServiceError
 from metricpipe.provision import installers
 from metricpipe.provision.components import by_name
@@ -57,7 +62,7 @@ class TelegrafService(Service):
 
     def prepare(self) -> None:
         self.config_file.parent.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(telegraf_toml(self.config))
+        write_private(self.config_file, telegraf_toml(self.config))
         self._close_consumer()
 
         # Offsets before Telegraf starts: any later record keyed by this host was
@@ -76,12 +81,15 @@ class TelegrafService(Service):
                 self.name,
                 f"has no binary at {binary}; run `metricpipe setup` (or `make setup`)",
             )
-        return ProcessSpec([str(binary), "--config", str(self.config_file)])
+        env = {}
+        if self.config.kafka.secured:
+            env[KAFKA_PASSWORD_ENV] = self.config.kafka.password()
+        return ProcessSpec([str(binary), "--config", str(self.config_file)], env=env)
 
     def _new_consumer(self) -> Consumer:
         return Consumer(
             {
-                "bootstrap.servers": self.config.kafka.bootstrap,
+                **self.config.kafka.librdkafka(),
                 # Partitions are assigned by hand and nothing is committed, so no
                 # consumer group is ever created on the broker.
                 "group.id": "metricpipe-telegraf-probe",
