@@ -42,7 +42,7 @@ def test_every_route_refuses_writes_and_changes_nothing(tmp_path: Path) -> None:
     )
     app = create_app(settings)
     paths = [
-        re.sub(r"\{(\w+)\}", lambda m: EXAMPLES[m.group(1)], route.path)
+        re.sub(r"\{(\w+)\}", lambda m: EXAMPLES[str(m.group(1))], route.path)
         for route in app.routes
         if isinstance(route, Route)
     ]
