@@ -152,7 +152,9 @@ class KafkaConfig(BaseModel):
     def password(self) -> str:
         """The SASL password, from the key or from kafka.sasl_password_file."""
         if self.sasl_password is not None:
-            return self.sasl_password.get_secret_value()
+            return self._checked(
+                self.sasl_password.get_secret_value(), "kafka.sasl_password"
+            )
         if self.sasl_password_file:
             try:
                 lines = Path(self.sasl_password_file).read_text().splitlines()
@@ -164,13 +166,25 @@ class KafkaConfig(BaseModel):
                     "point it at a readable file holding the password",
                 ) from None
             if lines and lines[0]:
-                return lines[0]
+                return self._checked(lines[0], "kafka.sasl_password_file")
         raise ConfigError(
             "kafka.sasl_password",
             "<unset>",
             "kafka.security_protocol = sasl_ssl needs a password",
             "set METRICPIPE_KAFKA__SASL_PASSWORD or kafka.sasl_password_file",
         )
+
+    @staticmethod
+    def _checked(password: str, key: str) -> str:
+        # A control character would end a line of the generated .properties.
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in password):
+            raise ConfigError(
+                key,
+                "<hidden>",
+                "the password contains a control character (e.g. a newline)",
+                "use printable characters only",
+            )
+        return password
 
     def librdkafka(self) -> dict[str, str]:
         """Settings for confluent-kafka clients (librdkafka names)."""
@@ -198,6 +212,11 @@ class KafkaConfig(BaseModel):
                 "ssl.truststore.location": self.tls_ca_file,
             }
         return settings
+
+
+def properties_value(value: str) -> str:
+    """A value as Java .properties reads it back: backslash is its escape."""
+    return value.replace("\\", "\\\\")
 
 
 def scram_jaas(username: str, password: str) -> str:
