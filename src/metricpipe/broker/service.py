@@ -58,6 +58,11 @@ def java_classpath(component: str) -> str:
     return str(libs / "*")
 
 
+def _argfile_quoted(arg: str) -> str:
+    """One argument of a java @argfile, where quotes and backslashes are syntax."""
+    return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 class KafkaService(Service):
     name = "kafka"
 
@@ -201,8 +206,7 @@ class KafkaService(Service):
 
         # Format storage once, with Kafka's own tool, as kafka-storage.sh would.
         log_dir.mkdir(parents=True, exist_ok=True)
-        argv = [
-            *self._java(),
+        tool_args = [
             "kafka.tools.StorageTool",
             "format",
             "--cluster-id",
@@ -212,13 +216,23 @@ class KafkaService(Service):
             "--ignore-formatted",
         ]
         if kafka.secured:
-            argv += [
-                "--add-scram",
-                scram_credential(
-                    kafka.sasl_mechanism, kafka.sasl_username, kafka.password()
-                ),
-            ]
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+            # A salted SCRAM hash is enough to log in: it must not be visible
+            # in the process list, so it goes through a 0600 java @argfile.
+            credential = scram_credential(
+                kafka.sasl_mechanism, kafka.sasl_username, kafka.password()
+            )
+            tool_args += ["--add-scram", credential]
+        argfile = self.properties_file.parent / "format.args"
+        write_private(argfile, "\n".join(map(_argfile_quoted, tool_args)) + "\n")
+        try:
+            result = subprocess.run(
+                [*self._java(), f"@{argfile}"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+        finally:
+            argfile.unlink(missing_ok=True)
         with self.log_file.open("a") as out:
             out.write(result.stdout + result.stderr)
         if result.returncode != 0:

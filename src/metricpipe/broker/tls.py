@@ -4,8 +4,9 @@ With the local broker and no certificate files given, metricpipe makes its own
 small CA and a broker certificate for 127.0.0.1/localhost in
 ``<workspace>/conf/tls`` (keys mode 0600, the folder 0700). Every client then
 trusts that CA only. The SCRAM credential is written into the KRaft metadata when
-the storage is formatted, as a salted hash: the password itself never appears on
-a command line.
+the storage is formatted, as a salted hash; since that hash is enough to log in,
+it is handed to the storage tool in a 0600 ``java @argfile``, not on the command
+line where the process list would show it.
 """
 
 import base64

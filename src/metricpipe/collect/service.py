@@ -11,11 +11,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from metricpipe.broker.tls import write_private
-from metricpipe.collect.telegraf_conf import (
-    KAFKA_PASSWORD_ENV,
-    hostname,
-    telegraf_toml,
-)
+from metricpipe.collect.telegraf_conf import hostname, telegraf_toml
 from metricpipe.errors import ConfigError, ServiceError
 from metricpipe.provision import installers
 from metricpipe.provision.components import by_name
@@ -62,6 +58,7 @@ class TelegrafService(Service):
 
     def prepare(self) -> None:
         self.config_file.parent.mkdir(parents=True, exist_ok=True)
+        # 0600: with kafka.security_protocol = sasl_ssl it holds the password.
         write_private(self.config_file, telegraf_toml(self.config))
         self._close_consumer()
 
@@ -81,10 +78,7 @@ class TelegrafService(Service):
                 self.name,
                 f"has no binary at {binary}; run `metricpipe setup` (or `make setup`)",
             )
-        env = {}
-        if self.config.kafka.secured:
-            env[KAFKA_PASSWORD_ENV] = self.config.kafka.password()
-        return ProcessSpec([str(binary), "--config", str(self.config_file)], env=env)
+        return ProcessSpec([str(binary), "--config", str(self.config_file)])
 
     def _new_consumer(self) -> Consumer:
         return Consumer(

@@ -210,11 +210,6 @@ def input_tables(config: Config) -> list[Table]:
     return tables
 
 
-#: Telegraf reads the SASL password from its environment (``${...}`` in the
-#: config), so the generated file never holds it.
-KAFKA_PASSWORD_ENV = "METRICPIPE_TELEGRAF_KAFKA_PASSWORD"
-
-
 def kafka_security_settings(config: Config) -> list[Setting]:
     """SASL/SCRAM over TLS for Telegraf's Kafka plugins (kafka.security_protocol)."""
     kafka = config.kafka
@@ -225,11 +220,10 @@ def kafka_security_settings(config: Config) -> list[Setting]:
         Setting("tls_ca", kafka.tls_ca_file, "kafka.tls_ca_file"),
         Setting("sasl_mechanism", kafka.sasl_mechanism),
         Setting("sasl_username", kafka.sasl_username),
-        Setting(
-            "sasl_password",
-            "${" + KAFKA_PASSWORD_ENV + "}",
-            "From the environment metricpipe starts Telegraf with.",
-        ),
+        # Written here (the file is 0600), not as ${ENV}: Telegraf pastes
+        # environment values into the TOML text unescaped, which garbles a
+        # password holding a backslash or a quote.
+        Setting("sasl_password", kafka.password()),
     ]
 
 

@@ -128,3 +128,25 @@ def test_the_running_config_keeps_secrets_apart(tmp_path: Path) -> None:
     secrets = tmp_path / "secrets.json"
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
     assert json.loads(secrets.read_text()) == {"kafka": {"sasl_password": SECRET}}
+
+
+def test_telegraf_gets_the_same_security_in_both_kafka_plugins(tmp_path: Path) -> None:
+    import tomllib
+
+    from metricpipe.collect.telegraf_conf import telegraf_toml
+
+    tricky = SECRET + '\\"x'
+    config = validate_config(
+        {
+            "kafka": {"security_protocol": "sasl_ssl", "sasl_password": tricky},
+            "supervisor": {"services": ["kafka", "influxdb", "telegraf"]},
+        }
+    )
+    resolve_security(config.kafka, tmp_path / "tls")
+    parsed = tomllib.loads(telegraf_toml(config))
+    plugins = [*parsed["outputs"]["kafka"], *parsed["inputs"]["kafka_consumer"]]
+    assert len(plugins) == 2
+    for plugin in plugins:
+        assert plugin["sasl_password"] == tricky  # TOML-escaped, read back intact
+        assert plugin["sasl_mechanism"] == "SCRAM-SHA-512"
+        assert plugin["tls_ca"] == str(tmp_path / "tls" / "ca.pem")
