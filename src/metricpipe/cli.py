@@ -541,7 +541,7 @@ def verify(
     from metricpipe.verify.canary import Verifier
 
     cfg = _load(config, workspace)
-    check_reachable(cfg.kafka.bootstrap, cfg.kafka.topics.raw.name)
+    check_reachable(cfg.kafka, cfg.kafka.topics.raw.name)
     with err.status("Following a canary through the pipeline…"):
         result = Verifier(cfg, timeout_s).run()
 
@@ -585,7 +585,7 @@ def lag(
 
     cfg = _load(config, workspace)
     try:
-        groups = LagReader(cfg.kafka.bootstrap).read(group)
+        groups = LagReader(cfg.kafka.bootstrap, cfg.kafka.librdkafka()).read(group)
     except Exception as exc:  # the admin client raises KafkaException subclasses
         raise NotRunningError(
             f"could not read consumer groups from Kafka at {cfg.kafka.bootstrap}: "
@@ -648,9 +648,16 @@ def loadgen(
     cfg = _load(config, workspace)
     spec = LoadSpec(hosts=hosts, seed=seed)
     target = topic or cfg.kafka.topics.raw.name
-    check_reachable(cfg.kafka.bootstrap, target)
+    check_reachable(cfg.kafka, target)
     with err.status(f"Producing {count} messages to {target}…"):
-        result = produce(cfg.kafka.bootstrap, target, spec, count, rate or None)
+        result = produce(
+            cfg.kafka.bootstrap,
+            target,
+            spec,
+            count,
+            rate or None,
+            client_config=cfg.kafka.librdkafka(),
+        )
     shown = {"series": spec.series_count(), "topic": target, **result.as_dict()}
     if json_:
         out.print_json(json.dumps(shown))

@@ -13,7 +13,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
 from metricpipe.broker.config import KafkaConfig
@@ -252,14 +252,54 @@ def reference_markdown() -> str:
 
 
 RUNNING_CONFIG = "config.json"
+#: The secrets of the running config, apart, so config.json never holds one.
+RUNNING_SECRETS = "secrets.json"
+
+
+def _secrets(model: BaseModel) -> dict[str, Any]:
+    """The set secret keys (SecretStr) of a model, as a nested dict of plain text."""
+    tree: dict[str, Any] = {}
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            inner = _secrets(value)
+            if inner:
+                tree[name] = inner
+        elif isinstance(value, SecretStr):
+            tree[name] = value.get_secret_value()
+    return tree
+
+
+def _without_secrets(data: dict[str, Any], secrets: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with every key in ``secrets`` unset (None) instead of masked."""
+    cleaned = dict(data)
+    for key, value in secrets.items():
+        if isinstance(value, dict):
+            cleaned[key] = _without_secrets(cleaned[key], value)
+        else:
+            cleaned[key] = None
+    return cleaned
+
+
+def dump_with_secrets(config: Config) -> dict[str, Any]:
+    """The config as JSON-ready data, secrets in plain text: only for files a
+    child process reads, which must then be written 0600."""
+    return merge(config.model_dump(mode="json"), _secrets(config))
 
 
 def save_running_config(config: Config, run_dir: Path) -> None:
     """Keep the config a pipeline was started with, for commands given only
     ``--workspace`` (lag, loadgen, verify) to reach the same services."""
-    path = run_dir / RUNNING_CONFIG
-    path.write_text(config.model_dump_json(indent=2))
-    path.chmod(0o600)
+    from metricpipe.broker.tls import write_private
+
+    secrets = _secrets(config)
+    data = _without_secrets(config.model_dump(mode="json"), secrets)
+    write_private(run_dir / RUNNING_CONFIG, json.dumps(data, indent=2))
+    secrets_file = run_dir / RUNNING_SECRETS
+    if secrets:
+        write_private(secrets_file, json.dumps(secrets))
+    else:
+        secrets_file.unlink(missing_ok=True)
 
 
 def load_running_config(workspace: Any) -> Config | None:
@@ -270,4 +310,8 @@ def load_running_config(workspace: Any) -> Config | None:
     path = workspace.run / RUNNING_CONFIG
     if state is None or not process_alive(state.supervisor_pid) or not path.exists():
         return None
-    return Config.model_validate_json(path.read_text())
+    data = json.loads(path.read_text())
+    secrets_file = workspace.run / RUNNING_SECRETS
+    if secrets_file.exists():
+        data = merge(data, json.loads(secrets_file.read_text()))
+    return Config.model_validate(data)

@@ -154,3 +154,37 @@ def running_pipeline(
         if state is not None:
             left = pipeline.leftover_pids(state)
             assert not left, f"processes left running after down: {left}"
+
+
+def non_loopback_listeners(state: PipelineState) -> list[str]:
+    """Listening sockets of the pipeline's processes (and their children) that
+    are not bound to 127.0.0.1, as ``service pid address:port`` lines."""
+    import ipaddress
+
+    import psutil
+
+    def loopback_v4(address: str) -> bool:
+        ip = ipaddress.ip_address(address)
+        # A Java socket on 127.0.0.1 shows as the IPv4-mapped ::ffff:127.0.0.1.
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return str(ip) == "127.0.0.1"
+
+    found = []
+    for service in state.services:
+        if service.pid is None or not process_alive(service.pid):
+            continue
+        parent = psutil.Process(service.pid)
+        for proc in [parent, *parent.children(recursive=True)]:
+            try:
+                connections = proc.net_connections(kind="inet")
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+            for conn in connections:
+                if conn.status != psutil.CONN_LISTEN:
+                    continue
+                if not loopback_v4(conn.laddr.ip):
+                    found.append(
+                        f"{service.name} {proc.pid} {conn.laddr.ip}:{conn.laddr.port}"
+                    )
+    return found

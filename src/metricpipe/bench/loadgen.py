@@ -142,11 +142,13 @@ def produce(
     rate_per_s: float | None = None,
     start_ms: int | None = None,
     step_ms: int = 1000,
+    client_config: dict[str, str] | None = None,
 ) -> LoadResult:
     """Produce ``count`` messages, paced to ``rate_per_s`` or as fast as possible."""
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
+            **(client_config or {}),
             "linger.ms": 20,
             "batch.size": 1_000_000,
             "compression.type": "lz4",

@@ -34,7 +34,7 @@ def ensure_topics(kafka: KafkaConfig, timeout_s: float = 30.0) -> list[str]:
 
     Returns the names of the topics that were created.
     """
-    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    admin = AdminClient(kafka.librdkafka())
     existing = admin.list_topics(timeout=timeout_s).topics
     wanted = kafka.topics.all()
 
@@ -101,7 +101,7 @@ def wait_for_group_coordinator(kafka: KafkaConfig, timeout_s: float = 120.0) -> 
     """
     consumer = Consumer(
         {
-            "bootstrap.servers": kafka.bootstrap,
+            **kafka.librdkafka(),
             "group.id": f"metricpipe-probe-{uuid.uuid4()}",
             "enable.auto.commit": False,
             "log_level": 0,
@@ -124,9 +124,10 @@ def wait_for_group_coordinator(kafka: KafkaConfig, timeout_s: float = 120.0) -> 
         consumer.close()
 
 
-def check_reachable(bootstrap: str, topic: str, timeout_s: float = 10.0) -> None:
+def check_reachable(kafka: KafkaConfig, topic: str, timeout_s: float = 10.0) -> None:
     """Fail fast, naming the address or topic, instead of timing out per record."""
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    bootstrap = kafka.bootstrap
+    admin = AdminClient({**kafka.librdkafka(), "log_level": 0})
     try:
         topics = admin.list_topics(timeout=timeout_s).topics
     except KafkaException as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from metricpipe.broker.tls import write_private
 from metricpipe.collect.telegraf_conf import hostname, telegraf_toml
 from metricpipe.errors import ConfigError, ServiceError
 from metricpipe.provision import installers
@@ -57,7 +58,8 @@ class TelegrafService(Service):
 
     def prepare(self) -> None:
         self.config_file.parent.mkdir(parents=True, exist_ok=True)
-        self.config_file.write_text(telegraf_toml(self.config))
+        # 0600: with kafka.security_protocol = sasl_ssl it holds the password.
+        write_private(self.config_file, telegraf_toml(self.config))
         self._close_consumer()
 
         # Offsets before Telegraf starts: any later record keyed by this host was
@@ -81,7 +83,7 @@ class TelegrafService(Service):
     def _new_consumer(self) -> Consumer:
         return Consumer(
             {
-                "bootstrap.servers": self.config.kafka.bootstrap,
+                **self.config.kafka.librdkafka(),
                 # Partitions are assigned by hand and nothing is committed, so no
                 # consumer group is ever created on the broker.
                 "group.id": "metricpipe-telegraf-probe",

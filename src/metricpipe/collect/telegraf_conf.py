@@ -210,6 +210,23 @@ def input_tables(config: Config) -> list[Table]:
     return tables
 
 
+def kafka_security_settings(config: Config) -> list[Setting]:
+    """SASL/SCRAM over TLS for Telegraf's Kafka plugins (kafka.security_protocol)."""
+    kafka = config.kafka
+    if not kafka.secured:
+        return []
+    return [
+        Setting("enable_tls", True, "kafka.security_protocol = sasl_ssl"),
+        Setting("tls_ca", kafka.tls_ca_file, "kafka.tls_ca_file"),
+        Setting("sasl_mechanism", kafka.sasl_mechanism),
+        Setting("sasl_username", kafka.sasl_username),
+        # Written here (the file is 0600), not as ${ENV}: Telegraf pastes
+        # environment values into the TOML text unescaped, which garbles a
+        # password holding a backslash or a quote.
+        Setting("sasl_password", kafka.password()),
+    ]
+
+
 def kafka_output_table(config: Config) -> Table:
     collect = config.collect
     return Table(
@@ -266,6 +283,7 @@ def kafka_output_table(config: Config) -> Table:
                 TIMESTAMP_UNITS,
                 "timestamp is epoch milliseconds.",
             ),
+            *kafka_security_settings(config),
         ],
     )
 
@@ -304,6 +322,7 @@ def pipeline_tables(config: Config) -> list[Table]:
                 Setting("tag_keys", ["query", "reason"]),
                 Setting("json_time_key", "ts_ms"),
                 Setting("json_time_format", "unix_ms"),
+                *kafka_security_settings(config),
             ],
         )
     ]

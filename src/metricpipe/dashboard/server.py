@@ -52,6 +52,10 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
+#: The only methods the dashboard answers; it never changes any state.
+READ_ONLY = ["GET", "HEAD"]
+
+
 def create_app(settings: Settings) -> Starlette:
     """The ASGI app; tests drive it directly with Starlette's TestClient."""
     client_holder: dict[str, httpx.AsyncClient] = {}
@@ -161,9 +165,10 @@ def create_app(settings: Settings) -> Starlette:
     def read_lag() -> list[dict[str, object]]:
         # One reader for the process: it keeps the samples rates are made from.
         if not lag_reader:
-            lag_reader.append(LagReader(settings.kafka_bootstrap))
+            client = settings.kafka_client
+            lag_reader.append(LagReader(settings.kafka_bootstrap, client))
             sink_meter.append(
-                SinkMeter(settings.kafka_bootstrap, settings.sink_dlq_topic)
+                SinkMeter(settings.kafka_bootstrap, settings.sink_dlq_topic, client)
             )
         groups = lag_reader[0].read()
         rows = [
@@ -213,15 +218,19 @@ def create_app(settings: Settings) -> Starlette:
         )
 
     return Starlette(
+        # Read-only by design: GET (and HEAD) only; anything else is a 405.
         routes=[
-            Route("/", index),
-            Route("/healthz", healthz),
-            Route("/assets/{name}", asset),
-            Route("/vendor/{name}", vendor),
-            Route("/api/panels", panel_list),
-            Route("/api/panels/{panel_id}", panel_data),
-            Route("/api/health", health),
-            Route("/api/lag", lag),
+            Route(path, endpoint, methods=READ_ONLY)
+            for path, endpoint in (
+                ("/", index),
+                ("/healthz", healthz),
+                ("/assets/{name}", asset),
+                ("/vendor/{name}", vendor),
+                ("/api/panels", panel_list),
+                ("/api/panels/{panel_id}", panel_data),
+                ("/api/health", health),
+                ("/api/lag", lag),
+            )
         ],
         lifespan=lifespan,
     )

@@ -6,7 +6,7 @@ validated.
 """
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,8 @@ class Settings:
     lag_warn_s: float = 30.0
     lag_error_s: float = 120.0
     sink_dlq_topic: str = "metrics.sink.dlq"
+    #: librdkafka settings incl. SASL secrets: the file is written 0600.
+    kafka_client: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_config(
@@ -49,11 +51,14 @@ class Settings:
             lag_warn_s=config.lag.warn_lag_s,
             lag_error_s=config.lag.error_lag_s,
             sink_dlq_topic=config.kafka.topics.sink_dlq.name,
+            kafka_client=config.kafka.librdkafka(),
         )
 
     def write(self, path: Path) -> None:
+        from metricpipe.broker.tls import write_private
+
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n")
+        write_private(path, json.dumps(asdict(self), indent=2) + "\n")
 
     @classmethod
     def read(cls, path: Path) -> "Settings":

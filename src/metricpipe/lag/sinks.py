@@ -22,11 +22,17 @@ CONNECTOR_HEADER = "__connect.errors.connector.name"
 
 
 class SinkMeter:
-    def __init__(self, bootstrap: str, dlq_topic: str) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        dlq_topic: str,
+        client_config: dict[str, str] | None = None,
+    ) -> None:
         self._dlq_topic = dlq_topic
         self._consumer = Consumer(
             {
                 "bootstrap.servers": bootstrap,
+                **(client_config or {}),
                 "group.id": f"metricpipe-sinkmeter-{uuid.uuid4()}",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",

@@ -68,7 +68,7 @@ def raw_stream(spark: SparkSession, config: Config) -> DataFrame:
     process = config.process
     return (
         spark.readStream.format("kafka")
-        .option("kafka.bootstrap.servers", config.kafka.bootstrap)
+        .options(**runtime.kafka_options(config))
         .option("subscribe", config.kafka.topics.raw.name)
         .option("startingOffsets", process.starting_offsets)
         # Deliberate: retention deleting unread metrics is reported (Spark logs
@@ -100,7 +100,7 @@ def start_queries(
         return name, lambda: (
             df.writeStream.queryName(name)
             .format("kafka")
-            .option("kafka.bootstrap.servers", config.kafka.bootstrap)
+            .options(**runtime.kafka_options(config))
             .option("topic", topic)
             .option("checkpointLocation", str(checkpoints / name))
             .outputMode(mode)
@@ -225,6 +225,7 @@ def run(config: Config, workspace: Workspace) -> int:
         metrics_topic=config.kafka.topics.pipeline.name,
         metrics_file=metrics_file(workspace),
         late_query=ROLLUP_QUERY,
+        client_config=config.kafka.librdkafka(),
     )
     spark.streams.addListener(listener)
 

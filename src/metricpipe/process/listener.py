@@ -98,8 +98,11 @@ class PipelineListener(StreamingQueryListener):
         metrics_topic: str,
         metrics_file: Path,
         late_query: str = "rollup",
+        client_config: dict[str, str] | None = None,
     ) -> None:
         self.bootstrap = bootstrap
+        # Security settings (kafka.security_protocol) from KafkaConfig.librdkafka.
+        self.client_config = {"bootstrap.servers": bootstrap, **(client_config or {})}
         self.group = group
         self.metrics_topic = metrics_topic
         self.metrics_file = metrics_file
@@ -130,7 +133,7 @@ class PipelineListener(StreamingQueryListener):
         if self._consumer is None:
             self._consumer = Consumer(
                 {
-                    "bootstrap.servers": self.bootstrap,
+                    **self.client_config,
                     "group.id": self.group,
                     "enable.auto.commit": False,
                     "socket.timeout.ms": 5000,
@@ -142,7 +145,7 @@ class PipelineListener(StreamingQueryListener):
     def _get_producer(self) -> Producer:
         if self._producer is None:
             self._producer = Producer(
-                {"bootstrap.servers": self.bootstrap, "linger.ms": 50, "log_level": 3}
+                {**self.client_config, "linger.ms": 50, "log_level": 3}
             )
         return self._producer
 

@@ -127,6 +127,12 @@ def check_checkpoint(config: Config, workspace: Workspace) -> None:
     meta.write_text(json.dumps(wanted, indent=2) + "\n")
 
 
+def kafka_options(config: Config) -> dict[str, str]:
+    """Options of Spark's Kafka source and sink: Java client settings with the
+    ``kafka.`` prefix, security (kafka.security_protocol) included."""
+    return {f"kafka.{k}": v for k, v in config.kafka.java_client().items()}
+
+
 def spark_conf(
     config: Config, workspace: Workspace, jars: list[Path]
 ) -> dict[str, str]:

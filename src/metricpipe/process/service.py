@@ -4,16 +4,28 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import tomli_w
 
+from metricpipe.broker.tls import write_private
+from metricpipe.config import dump_with_secrets
 from metricpipe.errors import ConfigError
 from metricpipe.process.job import status_file
 from metricpipe.supervisor.service import ProcessSpec, Service
 from metricpipe.supervisor.state import process_alive
 
 log = logging.getLogger(__name__)
+
+
+def _drop_none(data: dict[str, Any]) -> dict[str, Any]:
+    """TOML has no null: unset keys are left out."""
+    return {
+        k: _drop_none(v) if isinstance(v, dict) else v
+        for k, v in data.items()
+        if v is not None
+    }
 
 
 class SparkService(Service):
@@ -56,8 +68,9 @@ class SparkService(Service):
 
         # The job reads exactly the config the supervisor validated.
         self.config_file.parent.mkdir(parents=True, exist_ok=True)
-        data = self.config.model_dump(mode="json", exclude_none=True)
-        self.config_file.write_text(tomli_w.dumps(data))
+        data = _drop_none(dump_with_secrets(self.config))
+        # 0600: it holds the Kafka password when kafka.security_protocol is set.
+        write_private(self.config_file, tomli_w.dumps(data))
 
     def process(self) -> ProcessSpec:
         argv = [sys.executable, "-m", "metricpipe.process.job"]

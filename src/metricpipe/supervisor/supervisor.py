@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from metricpipe.broker.tls import resolve_security
 from metricpipe.config import Config, save_running_config
 from metricpipe.errors import ConfigError, ConfigErrors, ServiceError, WorkspaceError
 from metricpipe.paths import Workspace
@@ -121,6 +122,8 @@ class Supervisor:
         """Start everything, supervise until asked to stop, then stop everything."""
         self.validate()
         self.workspace.create()
+        # Generated certificates and the password check, before anything starts.
+        resolve_security(self.config.kafka, self.workspace.conf / "tls")
         self._claim_workspace()
         previous = {
             sig: signal.signal(sig, self.request_stop)

@@ -151,3 +151,11 @@ def test_dashboard_shows_this_host(stack: TestPipeline, tmp_path: Path) -> None:
             browser.save_screenshot(str(SCREENSHOT))
         health = browser.find_element("id", "health").text
         assert "kafka ready" in health and "spark ready" in health
+
+
+def test_every_listener_is_on_loopback(stack: TestPipeline) -> None:
+    """Security default: no service (nor a child: Spark workers, JVM ports)
+    listens anywhere but 127.0.0.1."""
+    from metricpipe.testing import non_loopback_listeners
+
+    assert non_loopback_listeners(stack.state()) == []

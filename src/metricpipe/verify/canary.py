@@ -107,7 +107,7 @@ class Verifier:
     def _consumer(self) -> Consumer:
         return Consumer(
             {
-                "bootstrap.servers": self.config.kafka.bootstrap,
+                **self.config.kafka.librdkafka(),
                 # A group that never commits: verify must not show up as lag.
                 "group.id": f"metricpipe-verify-{self.canary}",
                 "enable.auto.commit": False,
@@ -133,7 +133,7 @@ class Verifier:
         return [(now - 300 + 100 * i, float(i + 1)) for i in range(CANARY_POINTS)]
 
     def _produce(self, points: list[tuple[int, float]]) -> None:
-        producer = Producer({"bootstrap.servers": self.config.kafka.bootstrap})
+        producer = Producer(self.config.kafka.librdkafka())
         divisor = {"s": 1000, "ms": 1, "us": 0.001, "ns": 0.000001}
         unit = divisor[self.config.process.timestamp_unit]
         for ts_ms, value in points:
