@@ -447,6 +447,7 @@ def check(result: dict[str, Any]) -> None:
     assert not bad, json.dumps(bad, indent=2)
 
 
+@pytest.mark.timeout(1800)  # stack start, warm-up, six faults, drain
 def test_fault_matrix_one_kill_per_service(tmp_path: Path) -> None:
     result = run_matrix(tmp_path, rounds=1, hold_s=15.0, name="default")
     save(result)
@@ -454,6 +455,7 @@ def test_fault_matrix_one_kill_per_service(tmp_path: Path) -> None:
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(5400)
 def test_fault_matrix_soak(tmp_path: Path) -> None:
     result = run_matrix(tmp_path, rounds=3, hold_s=60.0, name="soak")
     save(result)
