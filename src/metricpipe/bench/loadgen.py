@@ -187,3 +187,10 @@ def produce(
     remaining = producer.flush(60)
     seconds = time.perf_counter() - started
     return LoadResult(sent, seconds, size, errors + remaining)
+
+
+def fields_per_message() -> float:
+    """Field values per message on average, over one sweep of every series."""
+    fields = sum(len(inst) * len(flds) for _, inst, flds in SHAPES.values())
+    series = sum(len(inst) for _, inst, _ in SHAPES.values())
+    return fields / series
