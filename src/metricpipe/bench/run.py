@@ -59,7 +59,7 @@ class Plan:
     sample_s: float
 
     def estimate_s(self) -> float:
-        stack = 150.0  # up, first rollup, down, on this machine kind
+        stack = 240.0  # up, first rollup, down, on this (shared) machine kind
         prefill = self.prefill_messages / 40_000
         io = self.io_repeats * self.prefill_messages / 150_000
         batch = 40 + self.batch_passes * self.prefill_messages / 30_000
