@@ -371,6 +371,22 @@ def hold_rate(
     return StepResult(rate, round(achieved, 1), sustained, lag_start, lag_end, samples)
 
 
+def wait_drained(bootstrap: str, group: str, timeout_s: float, slack: int) -> float:
+    """Wait until ``group`` is at most ``slack`` offsets behind; seconds waited.
+
+    A step must not start on the backlog a previous phase left, or it would be
+    judged on that. Gives up after ``timeout_s`` (the step then shows the lag).
+    """
+    reader = LagReader(bootstrap)
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        lags = [g for g in reader.read(only=[group]) if g.group == group]
+        if lags and lags[0].total_lag <= slack:
+            break
+        time.sleep(2)
+    return round(time.monotonic() - started, 1)
+
+
 def step_up(
     run_step: Callable[[int], StepResult],
     rates: tuple[int, ...],
@@ -525,8 +541,10 @@ def run_bench(root: Path, quick: bool, show_progress: bool = True) -> dict[str, 
         )
 
         # Pipeline: stepped rates into the raw topic.
-        clock = time.monotonic()
         group = config.process.consumer_group
+        progress.phase("drain")
+        results["drain_before_steps_s"] = wait_drained(bootstrap, group, 300, 1_000)
+        clock = time.monotonic()
         pipeline_steps = step_up(
             lambda r: hold_rate(
                 bootstrap, raw, group, spec, r, plan.hold_s, plan.sample_s, clock
@@ -540,7 +558,7 @@ def run_bench(root: Path, quick: bool, show_progress: bool = True) -> dict[str, 
 
         # Freshness and footprint under a steady moderate load.
         progress.phase("freshness")
-        time.sleep(plan.window_s * 2)  # drain what the last step left behind
+        results["drain_before_freshness_s"] = wait_drained(bootstrap, group, 300, 1_000)
         results["freshness"], results["footprint_load"] = freshness(
             config, workspace, spec, plan
         )
