@@ -118,6 +118,23 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {name} | {_num(a.get('rss_mib'))} / {_num(a.get('cpu_pct'))} "
             f"| {_num(b.get('rss_mib'))} / {_num(b.get('cpu_pct'))} |"
         )
+    queries = pipe.get("job_progress", {}).get("queries", {})
+    if queries:
+        lines += [
+            "",
+            "The Spark job's last batch per query at the end of the step-up "
+            "(evidence for the bottleneck):",
+            "",
+            "| Query | Input rows | Batch ms | Processed rows/s | State rows |",
+            "|---|---|---|---|---|",
+        ]
+        for name, q in sorted(queries.items()):
+            lines.append(
+                f"| {name} | {_num(q.get('input_rows'))} "
+                f"| {_num(q.get('batch_duration_ms'))} "
+                f"| {_num(q.get('processed_rows_per_s'))} "
+                f"| {_num(q.get('state_rows'))} |"
+            )
     return "\n".join(lines) + "\n"
 
 
