@@ -96,7 +96,9 @@ def markdown(results: dict[str, Any]) -> str:
             "",
         ),
     ]
+    unfinished = results.get("unfinished")
     lines = [
+        *([f"**Unfinished run**: {unfinished}.", ""] if unfinished else []),
         f"Run: {kind}; {m.get('cores')} cores, {m.get('memory_gib')} GiB; "
         f"load average at start {m.get('load_avg_at_start')}; "
         f"versions {m.get('versions')}.",

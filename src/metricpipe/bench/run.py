@@ -104,8 +104,10 @@ class Progress:
         self.total_s = total_s
         self.started = time.monotonic()
         self.enabled = enabled
+        self.current = ""
 
     def phase(self, name: str) -> None:
+        self.current = name
         if not self.enabled:
             return
         spent = time.monotonic() - self.started
@@ -567,6 +569,11 @@ def run_bench(root: Path, quick: bool, show_progress: bool = True) -> dict[str, 
         results["peer"] = run_peer(
             config, root, spec, plan, progress, fields_per_message
         )
+    except (Exception, KeyboardInterrupt) as exc:
+        # Whatever was measured is still written: a partial run says where it
+        # stopped instead of losing the figures it has.
+        results["unfinished"] = f"stopped in phase {progress.current!r}: {exc!r}"
+        log.warning("Bench stopped in phase %s: %r", progress.current, exc)
     finally:
         progress.phase("down")
         cli("down", *args, timeout=300)
