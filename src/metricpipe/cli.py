@@ -709,6 +709,9 @@ def bench(
         out.print_json(json.dumps(results))
     else:
         print(table)
+    if results.get("unfinished"):
+        err.print(f"Unfinished: {results['unfinished']}")
+        raise typer.Exit(1)
 
 
 # --- config --------------------------------------------------------------------------
