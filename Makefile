@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup up test fast lint docs grafana down clean
+.PHONY: setup up test fast lint docs grafana bench bench-quick bench-table down clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,17 @@ docs: $(STAMP)
 # Grafana provisioning (grafana/) is generated from the dashboard panel catalogue.
 grafana: $(STAMP)
 	$(BIN)/metricpipe dashboards generate --out grafana
+
+# Benchmark: a full run (about 20 min), a smoke run, and the README table refreshed
+# from the committed full run in docs/bench/.
+bench: $(STAMP)
+	$(BIN)/metricpipe bench
+
+bench-quick: $(STAMP)
+	$(BIN)/metricpipe bench --quick
+
+bench-table: $(STAMP)
+	$(BIN)/metricpipe bench --report docs/bench/results.json --readme README.md
 
 down: $(STAMP)
 	$(BIN)/metricpipe down

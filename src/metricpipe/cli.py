@@ -671,6 +671,56 @@ def loadgen(
         raise typer.Exit(1)
 
 
+@app.command()
+def bench(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="A smoke run of a few minutes.")
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Only render the table (and README) from this results.json.",
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Results folder; a timestamped run inside.")
+    ] = Path("bench-results"),
+    readme: Annotated[
+        Path | None,
+        typer.Option("--readme", help="Refresh the bench table in this README."),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Throughput, freshness and footprint: pipeline vs I/O bound, batch, Telegraf."""
+    from metricpipe.bench import report as bench_report
+
+    if report is not None:
+        results = json.loads(report.read_text())
+    else:
+        from metricpipe.bench.run import run_bench
+
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        run_dir = out_dir / stamp
+        results = run_bench(run_dir / "stack", quick, show_progress=not json_)
+        written = bench_report.write_all(results, run_dir)
+        err.print(f"Wrote {', '.join(str(p) for p in written)}")
+    table = bench_report.markdown(results)
+    if readme is not None and not bench_report.update_readme(readme, table):
+        raise typer.BadParameter(
+            f"{readme} has no {bench_report.README_START} / "
+            f"{bench_report.README_END} markers; add them where the table goes",
+            param_hint="--readme",
+        )
+    if json_:
+        out.print_json(json.dumps(results))
+    else:
+        print(table)
+    if results.get("unfinished"):
+        err.print(f"Unfinished: {results['unfinished']}")
+        raise typer.Exit(1)
+
+
 # --- config --------------------------------------------------------------------------
 
 

@@ -168,6 +168,9 @@ def produce(
         spec, start_ms if start_ms is not None else int(time.time() * 1000), step_ms
     )
     sent = size = 0
+    # Pace in slices of about 20 ms at the target rate: coarser slices turn a low
+    # rate into bursts (a short run would be sent all at once).
+    pace_every = max(50, int(rate_per_s / 50)) if rate_per_s else 10_000
     started = time.perf_counter()
     for key, value in stream:
         if sent >= count:
@@ -180,7 +183,7 @@ def produce(
                 producer.poll(0.05)  # the local queue is full: let it drain
         sent += 1
         size += len(value)
-        if sent % 10_000 == 0:
+        if sent % pace_every == 0:
             producer.poll(0)
             if rate_per_s:
                 ahead = sent / rate_per_s - (time.perf_counter() - started)
@@ -189,3 +192,10 @@ def produce(
     remaining = producer.flush(60)
     seconds = time.perf_counter() - started
     return LoadResult(sent, seconds, size, errors + remaining)
+
+
+def fields_per_message() -> float:
+    """Field values per message on average, over one sweep of every series."""
+    fields = sum(len(inst) * len(flds) for _, inst, flds in SHAPES.values())
+    series = sum(len(inst) for _, inst, _ in SHAPES.values())
+    return fields / series

@@ -1,0 +1,64 @@
+"""The Telegraf-only peer: kafka_consumer -> basicstats -> InfluxDB, no Spark.
+
+It is the setup people pick when they skip Spark. It reads its own topic with its
+own consumer group and writes to its own InfluxDB database, all on loopback, so
+it never disturbs the pipeline's data.
+"""
+
+import subprocess
+from pathlib import Path
+
+from metricpipe.provision import installers
+from metricpipe.provision.components import by_name
+
+PEER_GROUP = "metricpipe-bench-peer"
+PEER_DATABASE = "bench_peer"
+# The tags the load generator writes; Telegraf's JSON parser flattens the nested
+# "tags" object into tags_<name> keys.
+TAG_KEYS = ("tags_host", "tags_cpu", "tags_interface", "tags_name")
+
+
+def peer_toml(bootstrap: str, topic: str, influx_url: str, window_s: int) -> str:
+    tags = ", ".join(f'"{t}"' for t in TAG_KEYS)
+    return f"""[agent]
+  interval = "{window_s}s"
+  flush_interval = "1s"
+  metric_batch_size = 20000
+  metric_buffer_limit = 2000000
+  omit_hostname = true
+  quiet = true
+
+[[inputs.kafka_consumer]]
+  brokers = ["{bootstrap}"]
+  topics = ["{topic}"]
+  consumer_group = "{PEER_GROUP}"
+  offset = "oldest"
+  max_undelivered_messages = 100000
+  data_format = "json"
+  json_name_key = "name"
+  tag_keys = [{tags}]
+  json_time_key = "timestamp"
+  json_time_format = "unix_ms"
+
+[[aggregators.basicstats]]
+  period = "{window_s}s"
+  drop_original = true
+  stats = ["count", "min", "max", "mean", "stdev", "sum"]
+
+[[outputs.influxdb]]
+  urls = ["{influx_url}"]
+  database = "{PEER_DATABASE}"
+  skip_database_creation = false
+"""
+
+
+def start_peer(conf_dir: Path, toml: str) -> subprocess.Popen[bytes]:
+    """Start the provisioned Telegraf binary with the peer's config."""
+    conf_dir.mkdir(parents=True, exist_ok=True)
+    conf = conf_dir / "peer-telegraf.conf"
+    conf.write_text(toml)
+    binary = installers.artifact_path(by_name("telegraf"))
+    log = (conf_dir / "peer-telegraf.log").open("ab")
+    return subprocess.Popen(
+        [str(binary), "--config", str(conf)], stdout=log, stderr=subprocess.STDOUT
+    )
