@@ -129,16 +129,13 @@ def start_queries(
     # One query for every window size: the raw topic is read and parsed once
     # for all of them, and one state store holds every window's state.
     wm = watermark_s(config)
-    exploded = _exploded(spark, config).observe(
-        "fields",
-        # String and other non-numeric fields are not rolled up, but counted.
-        *[
-            F.count_if(F.col("kind") == k).alias(k)
-            for k in ("numeric", "string", "other")
-        ],
-    )
-    rollups = transform.rollup(
-        transform.numeric_points(exploded), process.window_s, wm, process.dedup_enabled
+    rollups = transform.rollup_from_raw(
+        raw_stream(spark, config),
+        transform.ParseSettings.from_config(process),
+        process.window_s,
+        wm,
+        dedup=process.dedup_enabled,
+        count_fields=True,
     )
     queries.append(
         sink(

@@ -351,6 +351,35 @@ def rollup(
     )
 
 
+def rollup_from_raw(
+    source: DataFrame,
+    settings: ParseSettings,
+    window_s: int | Sequence[int],
+    watermark_s: float | None,
+    dedup: bool = False,
+    count_fields: bool = False,
+    now: Column | None = None,
+) -> DataFrame:
+    """The rollup rows from a Kafka-shaped frame (``value``, ``partition``,
+    ``offset``): what the job's ``rollup`` query computes, on a stream or a batch.
+
+    ``count_fields`` adds the ``fields`` observation (numeric, string and other
+    field counts per batch) the job publishes; ``now`` is the skew check's clock
+    (see :func:`parse_records`).
+    """
+    exploded = explode_fields(parse_records(source, settings, now), settings)
+    if count_fields:
+        # String and other non-numeric fields are not rolled up, but counted.
+        exploded = exploded.observe(
+            "fields",
+            *[
+                F.count_if(F.col("kind") == k).alias(k)
+                for k in ("numeric", "string", "other")
+            ],
+        )
+    return rollup(numeric_points(exploded), window_s, watermark_s, dedup)
+
+
 #: Internal column -> name in the published JSON (the store stage's schema).
 PUBLISHED_NAMES = {
     "name": "measurement",

@@ -320,3 +320,18 @@ def test_late_points_are_dropped_and_counted_before_the_aggregation(
     rows = latest_rows(file_stream)
     assert rows[("cpu,host=h1 v", 10, T0)]["count"] == 10
     assert rows[("cpu,host=h1 v", 60, T0)]["count"] == 26
+
+
+def test_rollup_from_raw_is_the_whole_chain(spark: SparkSession) -> None:
+    payloads = [metric({"v": 1}), metric({"v": 1}), metric({"v": 3}, T0 + 1000)]
+    frame = T.rollup_from_raw(
+        source(spark, payloads),
+        SETTINGS,
+        [10],
+        None,
+        dedup=True,
+        count_fields=True,
+        now=F.lit(NOW),
+    )
+    [row] = frame.collect()
+    assert (row["count"], row.sum, row.window_s) == (2, 4.0, 10)
