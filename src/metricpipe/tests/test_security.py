@@ -130,6 +130,7 @@ def test_plaintext_to_the_sasl_port_is_refused(secured: TestPipeline) -> None:
 
     logger = logging.getLogger("test_security.plaintext")
     logger.addHandler(Recorder())
+    logger.setLevel(logging.DEBUG)  # else the root's WARNING drops librdkafka's INFO
     errors: list[str] = []
     admin = _admin(secured, errors, logger=logger, log_level="6")
     _refused(admin, errors)
