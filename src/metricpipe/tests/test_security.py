@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -130,6 +131,7 @@ def test_plaintext_to_the_sasl_port_is_refused(secured: TestPipeline) -> None:
 
     logger = logging.getLogger("test_security.plaintext")
     logger.addHandler(Recorder())
+    logger.setLevel(logging.DEBUG)  # else the root's WARNING drops librdkafka's INFO
     errors: list[str] = []
     admin = _admin(secured, errors, logger=logger, log_level="6")
     _refused(admin, errors)
@@ -174,6 +176,17 @@ def test_the_password_is_in_no_output_log_or_shared_file(
 
     # The lag command above really logged in: it listed the pipeline's groups.
     assert "metricpipe" in outputs[3].stdout, outputs[3].stdout
+
+    # Nor in any command line (ps shows those to every user).
+    for service in secured.state().services:
+        assert service.pid is not None, service
+        parent = psutil.Process(service.pid)
+        for proc in [parent, *parent.children(recursive=True)]:
+            try:
+                argv = " ".join(proc.cmdline())
+            except psutil.NoSuchProcess:  # gone, or a zombie, since listed
+                continue
+            assert MARK not in argv, (service.name, proc.pid)
 
     root = secured.workspace.root
     assert stat.S_IMODE(secured.workspace.conf.stat().st_mode) == 0o700
