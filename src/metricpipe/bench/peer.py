@@ -33,6 +33,9 @@ def peer_toml(bootstrap: str, topic: str, influx_url: str, window_s: int) -> str
   topics = ["{topic}"]
   consumer_group = "{PEER_GROUP}"
   offset = "oldest"
+  # Kafka 4 dropped the old protocol versions sarama assumes by default: without
+  # this every fetch ends in EOF (as the collect stage's own consumer knows).
+  version = "3.9.0"
   max_undelivered_messages = 100000
   data_format = "json"
   json_name_key = "name"
