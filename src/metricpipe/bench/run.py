@@ -737,12 +737,9 @@ def run_peer(
 ) -> dict[str, Any]:
     bootstrap = config.kafka.bootstrap
     create_topic(bootstrap, PEER_TOPIC, config.kafka.topics.raw.partitions)
-    toml = peer.peer_toml(
-        bootstrap,
-        PEER_TOPIC,
-        f"http://127.0.0.1:{config.store.influxdb_port}",
-        plan.window_s,
-    )
+    influx_url = f"http://127.0.0.1:{config.store.influxdb_port}"
+    peer.create_database(influx_url)
+    toml = peer.peer_toml(bootstrap, PEER_TOPIC, influx_url, plan.window_s)
     process = peer.start_peer(root / "peer", toml)
     try:
         clock = time.monotonic()
