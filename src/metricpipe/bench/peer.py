@@ -8,11 +8,14 @@ it never disturbs the pipeline's data.
 import subprocess
 from pathlib import Path
 
+import httpx
+
 from metricpipe.provision import installers
 from metricpipe.provision.components import by_name
 
 PEER_GROUP = "metricpipe-bench-peer"
 PEER_DATABASE = "bench_peer"
+PEER_POLICY = "bench"
 # The tags the load generator writes; Telegraf's JSON parser flattens the nested
 # "tags" object into tags_<name> keys.
 TAG_KEYS = ("tags_host", "tags_cpu", "tags_interface", "tags_name")
@@ -33,6 +36,9 @@ def peer_toml(bootstrap: str, topic: str, influx_url: str, window_s: int) -> str
   topics = ["{topic}"]
   consumer_group = "{PEER_GROUP}"
   offset = "oldest"
+  # Kafka 4 dropped the old protocol versions sarama assumes by default: without
+  # this every fetch ends in EOF (as the collect stage's own consumer knows).
+  version = "3.9.0"
   max_undelivered_messages = 100000
   data_format = "json"
   json_name_key = "name"
@@ -48,8 +54,26 @@ def peer_toml(bootstrap: str, topic: str, influx_url: str, window_s: int) -> str
 [[outputs.influxdb]]
   urls = ["{influx_url}"]
   database = "{PEER_DATABASE}"
-  skip_database_creation = false
+  retention_policy = "{PEER_POLICY}"
+  skip_database_creation = true
 """
+
+
+def create_database(influx_url: str) -> None:
+    """The peer's database with a policy of its own.
+
+    Our influxd runs with retention-autocreate off, so a database Telegraf
+    creates has no policy and every write fails ("retention policy not found").
+    """
+    answer = httpx.post(
+        f"{influx_url}/query",
+        data={
+            "q": f'CREATE DATABASE "{PEER_DATABASE}" WITH DURATION 1d '
+            f'REPLICATION 1 NAME "{PEER_POLICY}"'
+        },
+        timeout=10,
+    )
+    answer.raise_for_status()
 
 
 def start_peer(conf_dir: Path, toml: str) -> subprocess.Popen[bytes]:

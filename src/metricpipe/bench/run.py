@@ -341,10 +341,17 @@ def hold_rate(
     sender.start()
     last_committed: int | None = None
     last_t = started
+    last_known = False
     while sender.is_alive():
         sender.join(sample_s)
         now = time.monotonic()
         lags = [g for g in reader.read(only=[group]) if g.group == group]
+        # Lag is known only where the group committed: a consumer that never
+        # commits must not pass for one with no lag. The last sample must know.
+        known = bool(lags) and any(
+            p.topic == topic and p.lag is not None for p in lags[0].partitions
+        )
+        last_known = known
         lag = lags[0].total_lag if lags else 0
         committed = (
             sum(p.committed or 0 for p in lags[0].partitions if p.topic == topic)
@@ -369,7 +376,12 @@ def hold_rate(
     achieved = produced.rate if produced else 0.0
     lag_start = int(samples[len(samples) // 4]["lag"]) if samples else 0
     lag_end = int(samples[-1]["lag"]) if samples else 0
-    sustained = achieved >= 0.95 * rate and lag_end <= lag_start + 3 * rate
+    sustained = (
+        achieved >= 0.95 * rate
+        and lag_end <= lag_start + 3 * rate
+        and bool(samples)
+        and last_known
+    )
     return StepResult(rate, round(achieved, 1), sustained, lag_start, lag_end, samples)
 
 
@@ -416,9 +428,12 @@ def best_sustained(steps: list[StepResult]) -> int:
 def machine_facts() -> dict[str, Any]:
     import platform
 
+    import pyspark
+
     from metricpipe.provision.components import by_name
 
     return {
+        "pyspark": pyspark.__version__,
         "cores": psutil.cpu_count(logical=True),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
@@ -722,12 +737,9 @@ def run_peer(
 ) -> dict[str, Any]:
     bootstrap = config.kafka.bootstrap
     create_topic(bootstrap, PEER_TOPIC, config.kafka.topics.raw.partitions)
-    toml = peer.peer_toml(
-        bootstrap,
-        PEER_TOPIC,
-        f"http://127.0.0.1:{config.store.influxdb_port}",
-        plan.window_s,
-    )
+    influx_url = f"http://127.0.0.1:{config.store.influxdb_port}"
+    peer.create_database(influx_url)
+    toml = peer.peer_toml(bootstrap, PEER_TOPIC, influx_url, plan.window_s)
     process = peer.start_peer(root / "peer", toml)
     try:
         clock = time.monotonic()

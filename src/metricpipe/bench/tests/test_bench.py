@@ -88,12 +88,9 @@ def test_telegraf_peer_stores_basicstats_rollups(tmp_path: Path) -> None:
         config = pipeline.config
         bootstrap = config.kafka.bootstrap
         create_topic(bootstrap, "bench.peer", 3)
-        toml = peer.peer_toml(
-            bootstrap,
-            "bench.peer",
-            f"http://127.0.0.1:{config.store.influxdb_port}",
-            window_s=2,
-        )
+        influx_url = f"http://127.0.0.1:{config.store.influxdb_port}"
+        peer.create_database(influx_url)
+        toml = peer.peer_toml(bootstrap, "bench.peer", influx_url, window_s=2)
         process = peer.start_peer(tmp_path / "peer", toml)
         try:
             spec = loadgen.LoadSpec(hosts=2)
