@@ -50,6 +50,10 @@ ARTIFACTS = REPO / "test-artifacts"
 
 #: Kill order: the broker first, so every later fault starts from a stack that
 #: already survived one.
+#: Known shortcoming: the load is produced straight to metrics.raw, not through
+#: Telegraf, so the Telegraf fault checks its restart and that the rest of the
+#: pipeline is unharmed, not that Telegraf's own buffered metrics survive.
+#: The dashboard is not killed (optional in the issue; time ran out).
 FAULTS = ("kafka", "spark", "connect", "opensearch", "influxdb", "telegraf")
 #: Lag (age of the oldest unconsumed record) under which a group is "normal".
 LAG_NORMAL_S = 30.0
@@ -261,6 +265,8 @@ def run_matrix(root: Path, rounds: int, hold_s: float, name: str) -> dict[str, A
         load = SteadyLoad(bootstrap, topic, seed=7)
         load.switch(f"fm{run}-warmup-")
         load.start()
+        # Known shortcoming: a failure before the reconciliation (here, or the
+        # pytest timeout) writes no table to test-artifacts/.
         assert wait_lag(reader, groups, LAG_TIMEOUT_S, drained=False), (
             f"the pipeline never reached normal lag before the first fault: "
             f"{lags(reader, groups)}"
