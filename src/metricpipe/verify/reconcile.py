@@ -308,4 +308,3 @@ def influxdb_rollups(
                 )
                 stored.add(key, point)
     return stored
-
