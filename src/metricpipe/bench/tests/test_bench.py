@@ -82,7 +82,7 @@ def test_io_bound_reads_every_prefilled_message(kafka_pipeline: TestPipeline) ->
     assert read["mb_per_s"] > 0
 
 
-@pytest.mark.soak
+@pytest.mark.integration
 def test_telegraf_peer_stores_basicstats_rollups(tmp_path: Path) -> None:
     with running_pipeline(tmp_path, ["kafka", "influxdb"]) as pipeline:
         config = pipeline.config
