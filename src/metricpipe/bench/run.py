@@ -578,8 +578,9 @@ def run_bench(root: Path, quick: bool, show_progress: bool = True) -> dict[str, 
         # Freshness and footprint under a steady moderate load.
         progress.phase("freshness")
         results["drain_before_freshness_s"] = wait_drained(bootstrap, group, 300, 1_000)
+        rate = freshness_rate(plan, results["pipeline"]["sustained_messages_per_s"])
         results["freshness"], results["footprint_load"] = freshness(
-            config, workspace, spec, plan
+            config, workspace, spec, plan, rate
         )
 
         progress.phase("peer")
@@ -670,8 +671,20 @@ def job_progress(workspace: Workspace) -> dict[str, Any]:
     return data
 
 
+def freshness_rate(plan: Plan, sustained: int) -> int:
+    """The steady moderate load of the freshness phase: the plan's rate, at most
+    half the pipeline's sustained rate, so freshness is not measured on a backlog."""
+    if sustained <= 0:
+        return plan.rates[0] // 2
+    return min(plan.freshness_rate, sustained // 2)
+
+
 def freshness(
-    config: Config, workspace: Workspace, spec: loadgen.LoadSpec, plan: Plan
+    config: Config,
+    workspace: Workspace,
+    spec: loadgen.LoadSpec,
+    plan: Plan,
+    rate: int,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     since = int(time.time() * 1000)
     watch = WindowWatch(config, "cpu", since)
@@ -697,7 +710,7 @@ def freshness(
         config.kafka.topics.raw.name,
         config.process.consumer_group,
         spec,
-        plan.freshness_rate,
+        rate,
         plan.freshness_s,
         plan.sample_s,
         time.monotonic(),
@@ -719,14 +732,14 @@ def freshness(
         ]
 
     result = {
-        "rate": plan.freshness_rate,
+        "rate": rate,
         "poll_s": 0.25,
         "influxdb": percentiles(delays(watch.influx)),
         "opensearch": percentiles(delays(watch.search)),
         "influxdb_delays_s": sorted(round(d, 3) for d in delays(watch.influx)),
         "opensearch_delays_s": sorted(round(d, 3) for d in delays(watch.search)),
     }
-    return result, {**load, "rate": plan.freshness_rate}
+    return result, {**load, "rate": rate}
 
 
 def run_peer(

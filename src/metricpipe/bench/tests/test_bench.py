@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from metricpipe.bench import loadgen, peer, report
-from metricpipe.bench.run import create_topic, io_bound
+from metricpipe.bench.run import create_topic, freshness_rate, io_bound, make_plan
 from metricpipe.testing import TestPipeline, running_pipeline
 
 RESULTS = {
@@ -52,6 +52,15 @@ def test_table_shows_every_figure_ratio_and_gap() -> None:
     assert "n/a / n/a / n/a, n=0" in table  # a missing figure is said, not zero
     assert "10,000, n/a (highest step tried)" in table
     assert "| kafka | 700 / 3 | n/a / n/a |" in table
+
+
+@pytest.mark.fast
+def test_freshness_load_is_at_most_half_the_sustained_rate() -> None:
+    full = make_plan(quick=False)
+
+    assert freshness_rate(full, 40_000) == full.freshness_rate
+    assert freshness_rate(full, 3_000) == 1_500
+    assert freshness_rate(full, 0) == full.rates[0] // 2 > 0
 
 
 @pytest.mark.fast
