@@ -104,7 +104,7 @@ class SteadyLoad(threading.Thread):
         self.prefix = ""
         self.produced: dict[str, set[bytes]] = {}
         self.delivery_errors: list[str] = []
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._lock = threading.Lock()
 
     def switch(self, prefix: str) -> None:
@@ -122,7 +122,7 @@ class SteadyLoad(threading.Thread):
         stream = messages(self.spec, start_ms, STEP_MS)
         started = time.monotonic()
         step = 0
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             with self._lock:
                 prefix = self.prefix
                 sent = self.produced[prefix]
@@ -148,11 +148,11 @@ class SteadyLoad(threading.Thread):
             # Event time = now: each step is sent when its timestamp comes due.
             ahead = started + step * STEP_MS / 1000 - time.monotonic()
             if ahead > 0:
-                self._stop.wait(ahead)
+                self._halt.wait(ahead)
 
     def finish(self) -> int:
         """Stop, deliver what is queued; the number of records not delivered."""
-        self._stop.set()
+        self._halt.set()
         self.join(30)
         return int(self.producer.flush(120))
 
