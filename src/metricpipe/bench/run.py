@@ -94,7 +94,7 @@ def make_plan(quick: bool) -> Plan:
         rates=(1_000, 2_000, 3_000, 5_000, 10_000, 20_000, 40_000, 80_000, 150_000),
         hold_s=60,
         freshness_rate=5_000,
-        freshness_s=120,
+        freshness_s=240,
         sample_s=5,
     )
 
@@ -175,17 +175,23 @@ def io_bound(bootstrap: str, topic: str, expected: int) -> dict[str, float]:
 
 
 class WindowWatch:
-    """Notes when each rollup window first shows up in InfluxDB and OpenSearch.
+    """Notes when each rollup window's final value shows up in InfluxDB and
+    OpenSearch.
 
-    Polled every ``poll_s``: a delay is known to within that interval.
+    The job writes a window's rollup with every micro-batch that adds points to it
+    (update mode), so a window is first visible early and partial. What counts is
+    when its last version became visible: per window start, the total point count
+    over all series, and the poll time at which that total last changed. Polled
+    every ``poll_s``: a delay is known to within that interval.
     """
 
     def __init__(self, config: Config, measurement: str, since_ms: int) -> None:
         self.config = config
         self.measurement = config.store.influxdb_measurement_prefix + measurement
         self.since_ms = since_ms
-        self.influx: dict[int, float] = {}
-        self.search: dict[int, float] = {}
+        #: window start (ms) -> (total count, when first seen, when last changed)
+        self.influx: dict[int, tuple[float, float, float]] = {}
+        self.search: dict[int, tuple[float, float, float]] = {}
         self.http = httpx.Client(timeout=5.0)
         self.influx_url = f"http://127.0.0.1:{config.store.influxdb_port}/query"
         self.search_url = (
@@ -195,14 +201,20 @@ class WindowWatch:
 
     def poll(self) -> None:
         now = time.time()
-        for start in self._influx_windows():
-            self.influx.setdefault(start, now)
-        for start in self._search_windows():
-            self.search.setdefault(start, now)
+        for seen, totals in (
+            (self.influx, self._influx_totals()),
+            (self.search, self._search_totals()),
+        ):
+            for start, total in totals.items():
+                before = seen.get(start)
+                if before is None:
+                    seen[start] = (total, now, now)
+                elif before[0] != total:
+                    seen[start] = (total, before[1], now)
 
-    def _influx_windows(self) -> list[int]:
+    def _influx_totals(self) -> dict[int, float]:
         query = (
-            f'SELECT count("count") FROM "{self.measurement}" '
+            f'SELECT sum("count") FROM "{self.measurement}" '
             f"WHERE time >= {self.since_ms}ms GROUP BY time(1s) fill(none)"
         )
         try:
@@ -212,25 +224,29 @@ class WindowWatch:
             )
             series = answer.json()["results"][0].get("series") or []
         except (httpx.HTTPError, ValueError, KeyError, IndexError):
-            return []
-        found = []
-        for row in series[0]["values"] if series else []:
-            stamp = row[0]
-            found.append(int(_rfc3339_ms(stamp)))
-        return found
+            return {}
+        return {
+            int(_rfc3339_ms(stamp)): float(total)
+            for stamp, total in (series[0]["values"] if series else [])
+        }
 
-    def _search_windows(self) -> list[int]:
+    def _search_totals(self) -> dict[int, float]:
         body = {
             "size": 0,
             "query": {"range": {"window_start": {"gte": self.since_ms}}},
-            "aggs": {"w": {"terms": {"field": "window_start", "size": 500}}},
+            "aggs": {
+                "w": {
+                    "terms": {"field": "window_start", "size": 500},
+                    "aggs": {"points": {"sum": {"field": "count"}}},
+                }
+            },
         }
         try:
             answer = self.http.post(self.search_url, json=body)
             buckets = answer.json()["aggregations"]["w"]["buckets"]
         except (httpx.HTTPError, ValueError, KeyError):
-            return []
-        return [int(b["key"]) for b in buckets]
+            return {}
+        return {int(b["key"]): float(b["points"]["value"]) for b in buckets}
 
 
 def _rfc3339_ms(stamp: str) -> float:
@@ -722,22 +738,26 @@ def freshness(
     window_ms = plan.window_s * 1000
     last_end = since + plan.freshness_s * 1000
 
-    def delays(seen: dict[int, float]) -> list[float]:
+    def delays(seen: dict[int, tuple[float, float, float]], at: int) -> list[float]:
         # Only windows that started after the load did and ended before it
         # stopped: partial windows at the edges close late by design.
         return [
-            t - (start + window_ms) / 1000
-            for start, t in seen.items()
+            times[at] - (start + window_ms) / 1000
+            for start, times in seen.items()
             if start >= since and start + window_ms <= last_end
         ]
 
+    final, first = 2, 1
     result = {
         "rate": rate,
         "poll_s": 0.25,
-        "influxdb": percentiles(delays(watch.influx)),
-        "opensearch": percentiles(delays(watch.search)),
-        "influxdb_delays_s": sorted(round(d, 3) for d in delays(watch.influx)),
-        "opensearch_delays_s": sorted(round(d, 3) for d in delays(watch.search)),
+        "measured": "final version of the window visible, minus the window's end",
+        "influxdb": percentiles(delays(watch.influx, final)),
+        "opensearch": percentiles(delays(watch.search, final)),
+        "influxdb_delays_s": sorted(round(d, 3) for d in delays(watch.influx, final)),
+        "opensearch_delays_s": sorted(round(d, 3) for d in delays(watch.search, final)),
+        "influxdb_first_partial": percentiles(delays(watch.influx, first)),
+        "opensearch_first_partial": percentiles(delays(watch.search, first)),
     }
     return result, {**load, "rate": rate}
 

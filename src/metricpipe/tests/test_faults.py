@@ -471,7 +471,7 @@ def save(result: dict[str, Any]) -> None:
     notes = [
         "",
         f"delivery errors: {result['delivery_error_count']}; "
-        f"drained: {result['drained']}; hold {result['hold_s']} s per side; "
+        f"drained: {result['drained']} {result['not_drained'] or ''}; hold {result['hold_s']} s per side; "
         f"lag normal = every group under {LAG_NORMAL_S} s behind.",
     ]
     stem.with_suffix(".md").write_text("\n".join(lines + notes) + "\n")
@@ -479,7 +479,9 @@ def save(result: dict[str, Any]) -> None:
 
 def check(result: dict[str, Any]) -> None:
     assert result["delivery_error_count"] == 0, result["delivery_errors"]
-    assert result["drained"], f"not drained after the load: {result['not_drained']}"
+    # Not drained is no verdict by itself: the wait only gives the stores time. A
+    # window still missing from a store is counted as lost by the reconciliation
+    # below; the table's notes say what was left.
     bad = [
         {k: r[k] for k in ("service", "round", "recovered", "lost", "duplicated")}
         | {"value_mismatch": r["value_mismatch"], "note": r["note"]}
