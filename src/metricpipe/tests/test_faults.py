@@ -471,7 +471,8 @@ def save(result: dict[str, Any]) -> None:
     notes = [
         "",
         f"delivery errors: {result['delivery_error_count']}; "
-        f"drained: {result['drained']} {result['not_drained'] or ''}; hold {result['hold_s']} s per side; "
+        f"drained: {result['drained']} {result['not_drained'] or ''}; "
+        f"hold {result['hold_s']} s per side; "
         f"lag normal = every group under {LAG_NORMAL_S} s behind.",
     ]
     stem.with_suffix(".md").write_text("\n".join(lines + notes) + "\n")
