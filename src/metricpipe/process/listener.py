@@ -67,11 +67,16 @@ def skipped_records(start: str | None, end: str | None, input_rows: int) -> int:
     since its rows are in ``input_rows``, a loss in the same batch is undercounted
     by them), and the first batch of a fresh checkpoint has no start: 0.
     """
-    if not start or not end:
+    try:
+        begin, finish = json.loads(start or "{}"), json.loads(end or "{}")
+    except ValueError:
+        # PySpark hands the first batch's missing start over as the text "None"
+        # (str() of a Java null), which is no offsets JSON: nothing to compare.
         return 0
-    begin = json.loads(start)
+    if not isinstance(begin, dict) or not isinstance(finish, dict):
+        return 0
     span = 0
-    for topic, partitions in json.loads(end).items():
+    for topic, partitions in finish.items():
         known = begin.get(topic, {})
         for partition, offset in partitions.items():
             if partition in known:
