@@ -16,6 +16,7 @@ import tomllib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -117,7 +118,7 @@ def test_telegraf_and_the_dashboard_log_in(stack: Stores) -> None:
     auth = config.store.influxdb_auth()
 
     # Telegraf writes its own statistics to the pipeline database directly.
-    def telegraf_points() -> list[object]:
+    def telegraf_points() -> list[dict[str, Any]]:
         return influx_query(
             stack.influx_port,
             'SELECT count("metrics_written") FROM "internal_write"',
