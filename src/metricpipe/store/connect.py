@@ -230,8 +230,9 @@ class ConnectService(Service):
 
     @property
     def secrets_file(self) -> Path:
-        """The store passwords the connectors reference (0600)."""
-        return self.workspace.conf / "connect" / "store-secrets.properties"
+        """The store passwords the connectors reference (0600). Absolute: the
+        provider's allowed.paths must be, and the worker runs in its data dir."""
+        return (self.workspace.conf / "connect" / "store-secrets.properties").absolute()
 
     def worker_properties(self) -> str:
         store = self.config.store
