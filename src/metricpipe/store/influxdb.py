@@ -188,8 +188,9 @@ bind-address = "{HOST}:{rpc_port}"
                 self._create_admin(auth)
             self._create_databases(auth)
         except httpx.HTTPError as exc:
+            what = "admin user and databases" if auth else "databases"
             raise ServiceError(
-                self.name, f"could not create its databases: {exc}"
+                self.name, f"could not create its {what}: {exc}"
             ) from exc
 
     def _create_admin(self, auth: tuple[str, str]) -> None:
