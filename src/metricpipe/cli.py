@@ -743,7 +743,13 @@ def config_reference() -> None:
 @config_app.command("check")
 def config_check(config: ConfigOpt = None, json_: JsonOpt = False) -> None:
     """Validate the config (file and environment) and print the result."""
+    from metricpipe.errors import ConfigErrors
+
     cfg = _load(config)
+    # Also what `up` checks first: the stores' credentials (reads password files).
+    problems = cfg.store.credential_errors()
+    if problems:
+        raise ConfigErrors(problems)
     if json_:
         out.print_json(cfg.model_dump_json())
     else:

@@ -523,3 +523,15 @@ def test_a_refused_admin_user_says_what_to_do(
     with pytest.raises(Exception, match="fresh --workspace") as caught:
         InfluxDBService(config, Workspace(tmp_path)).after_ready()
     assert "Wr0ngPassMark" not in str(caught.value)
+
+
+def test_config_check_reports_credential_problems(tmp_path: Path) -> None:
+    from metricpipe.testing import cli
+
+    config_file = tmp_path / "metricpipe.toml"
+    config_file.write_text(f'[store]\ninfluxdb_username = "{USER}"\n')
+    result = cli("config", "check", "--config", str(config_file))
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "store.influxdb_password" in result.stderr
+    assert "METRICPIPE_STORE__INFLUXDB_PASSWORD" in result.stderr
