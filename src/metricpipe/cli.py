@@ -743,7 +743,13 @@ def config_reference() -> None:
 @config_app.command("check")
 def config_check(config: ConfigOpt = None, json_: JsonOpt = False) -> None:
     """Validate the config (file and environment) and print the result."""
+    from metricpipe.errors import ConfigErrors
+
     cfg = _load(config)
+    # Also what `up` checks first: the stores' credentials (reads password files).
+    problems = cfg.store.credential_errors()
+    if problems:
+        raise ConfigErrors(problems)
     if json_:
         out.print_json(cfg.model_dump_json())
     else:
@@ -764,12 +770,31 @@ def dashboards_generate(
     search_url: Annotated[
         str, typer.Option(help="OpenSearch URL for the Grafana datasource.")
     ] = "",
+    influxdb_user: Annotated[
+        str,
+        typer.Option(
+            help="InfluxDB user (basic auth); the password comes from "
+            "$METRICPIPE_GRAFANA_INFLUXDB_PASSWORD in Grafana's environment."
+        ),
+    ] = "",
+    search_user: Annotated[
+        str,
+        typer.Option(
+            help="OpenSearch user (basic auth); the password comes from "
+            "$METRICPIPE_GRAFANA_SEARCH_PASSWORD in Grafana's environment."
+        ),
+    ] = "",
 ) -> None:
     """Write Grafana datasources, dashboard provider and dashboard JSON."""
-    from metricpipe.dashboard.grafana.generate import default_urls, write
+    from metricpipe.dashboard.grafana.generate import Urls, default_urls, write
 
     urls = default_urls()
-    urls = type(urls)(influxdb_url or urls.influxdb, search_url or urls.search)
+    urls = Urls(
+        influxdb_url or urls.influxdb,
+        search_url or urls.search,
+        influxdb_user,
+        search_user,
+    )
     for path in write(out_dir, urls):
         err.print(f"  wrote {path}")
 

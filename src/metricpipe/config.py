@@ -77,6 +77,17 @@ def _is_list_field(path: list[str]) -> bool:
     return get_origin(model) is list
 
 
+def _is_secret_field(path: list[str]) -> bool:
+    """Whether the dotted path names a secret key (SecretStr) of the config."""
+    model: Any = Config
+    for part in path:
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            return False
+        model = fields[part].annotation
+    return SecretStr in (model, *get_args(model))
+
+
 def _env_value(path: list[str], value: str) -> Any:
     """Lists come from the environment as JSON or as comma-separated words."""
     if not _is_list_field(path):
@@ -139,9 +150,11 @@ def validate_config(data: dict[str, Any]) -> Config:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            key = ".".join(str(part) for part in error["loc"])
+            path = [str(part) for part in error["loc"]]
+            # A bad secret (e.g. a number) is named, never shown.
+            shown = "<hidden>" if _is_secret_field(path) else error.get("input")
             problems.append(
-                ConfigError(key, error.get("input"), _describe_allowed(error))
+                ConfigError(".".join(path), shown, _describe_allowed(error))
             )
         raise ConfigErrors(problems) from None
 

@@ -9,7 +9,10 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import tomli_w
 
+from metricpipe.broker.tls import write_private
+from metricpipe.collect.telegraf_conf import telegraf_secret
 from metricpipe.provision import installers
 from metricpipe.provision.components import by_name
 
@@ -21,8 +24,24 @@ PEER_POLICY = "bench"
 TAG_KEYS = ("tags_host", "tags_cpu", "tags_interface", "tags_name")
 
 
-def peer_toml(bootstrap: str, topic: str, influx_url: str, window_s: int) -> str:
+def peer_toml(
+    bootstrap: str,
+    topic: str,
+    influx_url: str,
+    window_s: int,
+    auth: tuple[str, str] | None = None,
+) -> str:
     tags = ", ".join(f'"{t}"' for t in TAG_KEYS)
+    credentials = ""
+    if auth is not None:
+        # tomli_w quotes them; the file is written 0600 (start_peer).
+        user, password = auth
+        credentials = tomli_w.dumps(
+            {
+                "username": user,
+                "password": telegraf_secret(password, "store.influxdb_password"),
+            }
+        )
     return f"""[agent]
   interval = "{window_s}s"
   flush_interval = "1s"
@@ -56,10 +75,10 @@ def peer_toml(bootstrap: str, topic: str, influx_url: str, window_s: int) -> str
   database = "{PEER_DATABASE}"
   retention_policy = "{PEER_POLICY}"
   skip_database_creation = true
-"""
+{credentials}"""
 
 
-def create_database(influx_url: str) -> None:
+def create_database(influx_url: str, auth: tuple[str, str] | None = None) -> None:
     """The peer's database with a policy of its own.
 
     Our influxd runs with retention-autocreate off, so a database Telegraf
@@ -71,6 +90,7 @@ def create_database(influx_url: str) -> None:
             "q": f'CREATE DATABASE "{PEER_DATABASE}" WITH DURATION 1d '
             f'REPLICATION 1 NAME "{PEER_POLICY}"'
         },
+        auth=auth,
         timeout=10,
     )
     answer.raise_for_status()
@@ -80,7 +100,8 @@ def start_peer(conf_dir: Path, toml: str) -> subprocess.Popen[bytes]:
     """Start the provisioned Telegraf binary with the peer's config."""
     conf_dir.mkdir(parents=True, exist_ok=True)
     conf = conf_dir / "peer-telegraf.conf"
-    conf.write_text(toml)
+    # 0600: it holds the InfluxDB password when store.influxdb_username is set.
+    write_private(conf, toml)
     binary = installers.artifact_path(by_name("telegraf"))
     log = (conf_dir / "peer-telegraf.log").open("ab")
     return subprocess.Popen(

@@ -196,6 +196,7 @@ class WindowWatch:
         self.influx: dict[int, tuple[float, float, float]] = {}
         self.search: dict[int, tuple[float, float, float]] = {}
         self.http = httpx.Client(timeout=5.0)
+        self.influx_auth = config.store.influxdb_auth()
         self.influx_url = f"http://127.0.0.1:{config.store.influxdb_port}/query"
         self.search_url = (
             f"http://127.0.0.1:{config.store.opensearch_port}/"
@@ -224,6 +225,7 @@ class WindowWatch:
             answer = self.http.get(
                 self.influx_url,
                 params={"db": self.config.store.influxdb_database, "q": query},
+                auth=self.influx_auth,
             )
             series = answer.json()["results"][0].get("series") or []
         except (httpx.HTTPError, ValueError, KeyError, IndexError):
@@ -776,8 +778,9 @@ def run_peer(
     bootstrap = config.kafka.bootstrap
     create_topic(bootstrap, PEER_TOPIC, config.kafka.topics.raw.partitions)
     influx_url = f"http://127.0.0.1:{config.store.influxdb_port}"
-    peer.create_database(influx_url)
-    toml = peer.peer_toml(bootstrap, PEER_TOPIC, influx_url, plan.window_s)
+    auth = config.store.influxdb_auth()
+    peer.create_database(influx_url, auth)
+    toml = peer.peer_toml(bootstrap, PEER_TOPIC, influx_url, plan.window_s, auth)
     process = peer.start_peer(root / "peer", toml)
     try:
         clock = time.monotonic()
@@ -813,6 +816,7 @@ def _peer_points(config: Config) -> int | None:
         answer = httpx.get(
             f"http://127.0.0.1:{config.store.influxdb_port}/query",
             params={"db": peer.PEER_DATABASE, "q": 'SELECT count(*) FROM "cpu"'},
+            auth=config.store.influxdb_auth(),
             timeout=10,
         )
         series = answer.json()["results"][0].get("series") or []

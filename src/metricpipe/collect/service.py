@@ -58,7 +58,8 @@ class TelegrafService(Service):
 
     def prepare(self) -> None:
         self.config_file.parent.mkdir(parents=True, exist_ok=True)
-        # 0600: with kafka.security_protocol = sasl_ssl it holds the password.
+        # 0600: it holds the Kafka password (kafka.security_protocol = sasl_ssl)
+        # and the InfluxDB password (store.influxdb_username) when they are set.
         write_private(self.config_file, telegraf_toml(self.config))
         self._close_consumer()
 

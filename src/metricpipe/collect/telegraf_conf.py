@@ -5,6 +5,7 @@ it has its value. Values are rendered by tomli_w so that quoting is always right
 this module only adds the tables, the comments and the order.
 """
 
+import re
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ import tomli_w
 
 from metricpipe.collect.config import COMPRESSION_CODECS
 from metricpipe.config import Config
+from metricpipe.errors import ConfigError
 
 # Telegraf's JSON serializer writes timestamps in these units; the Spark job and
 # the README depend on milliseconds.
@@ -204,10 +206,46 @@ def input_tables(config: Config) -> list[Table]:
                         [f"http://127.0.0.1:{config.store.influxdb_port}/debug/vars"],
                     ),
                     Setting("timeout", "5s"),
+                    *influxdb_auth_settings(config),
                 ],
             )
         )
     return tables
+
+
+#: What Telegraf reads as a reference to a secret store inside a secret value.
+_SECRET_REFERENCE = re.compile(r"@\{\w+:\w+\}")
+
+
+def telegraf_secret(value: str, key: str) -> str:
+    """A password as a Telegraf string that reads back as itself.
+
+    Telegraf expands ``$NAME`` and ``${NAME}`` of its environment inside string
+    values and turns ``$$`` into ``$``, so every ``$`` is doubled. It also
+    resolves ``@{store:key}`` as a secret-store reference and has no escape for
+    it: such a password is refused.
+    """
+    if _SECRET_REFERENCE.search(value):
+        raise ConfigError(
+            key,
+            "<hidden>",
+            "the password holds @{word:word}, which Telegraf reads as a "
+            "secret-store reference",
+            "pick a password without that pattern",
+        )
+    return value.replace("$", "$$")
+
+
+def influxdb_auth_settings(config: Config) -> list[Setting]:
+    """HTTP basic auth for Telegraf's InfluxDB plugins (store.influxdb_username)."""
+    auth = config.store.influxdb_auth()
+    if auth is None:
+        return []
+    return [
+        Setting("username", auth[0], "store.influxdb_username"),
+        # In this 0600 file, for the same reason as the SASL password below.
+        Setting("password", telegraf_secret(auth[1], "store.influxdb_password")),
+    ]
 
 
 def kafka_security_settings(config: Config) -> list[Setting]:
@@ -223,7 +261,9 @@ def kafka_security_settings(config: Config) -> list[Setting]:
         # Written here (the file is 0600), not as ${ENV}: Telegraf pastes
         # environment values into the TOML text unescaped, which garbles a
         # password holding a backslash or a quote.
-        Setting("sasl_password", kafka.password()),
+        Setting(
+            "sasl_password", telegraf_secret(kafka.password(), "kafka.sasl_password")
+        ),
     ]
 
 
@@ -368,6 +408,7 @@ def pipeline_tables(config: Config) -> list[Table]:
                 ),
                 Setting("timeout", "5s"),
                 Setting("namepass", [*PIPELINE_MEASUREMENTS, *TELEGRAF_INTERNAL]),
+                *influxdb_auth_settings(config),
             ],
         )
     )

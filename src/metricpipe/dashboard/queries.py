@@ -120,10 +120,16 @@ def _label(column: str, tags: dict[str, str]) -> str:
     return " ".join([column, *(f"{k}={v}" for k, v in sorted(tags.items()) if v)])
 
 
-async def influx_query(client: httpx.AsyncClient, url: str, q: str) -> dict[str, Any]:
+#: (user, password) for HTTP basic auth, or None.
+Auth = tuple[str, str] | None
+
+
+async def influx_query(
+    client: httpx.AsyncClient, url: str, q: str, auth: Auth = None
+) -> dict[str, Any]:
     try:
         response = await client.get(
-            f"{url}/query", params={"q": q, "epoch": "ms"}, timeout=5.0
+            f"{url}/query", params={"q": q, "epoch": "ms"}, auth=auth, timeout=5.0
         )
     except httpx.HTTPError as exc:
         raise StoreError("InfluxDB", url, str(exc) or type(exc).__name__) from None
@@ -159,11 +165,11 @@ def influx_series(body: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 async def influx_panel(
-    client: httpx.AsyncClient, url: str, panel: Panel, params: Params
+    client: httpx.AsyncClient, url: str, panel: Panel, params: Params, auth: Auth = None
 ) -> list[dict[str, Any]]:
     series: list[dict[str, Any]] = []
     for query in panel.queries:
-        body = await influx_query(client, url, render(query.influxql, params))
+        body = await influx_query(client, url, render(query.influxql, params), auth)
         series.extend(influx_series(body))
     return series
 
@@ -200,7 +206,7 @@ def alerts_search_body(params: Params) -> dict[str, Any]:
 
 
 async def alerts_panel(
-    client: httpx.AsyncClient, url: str, params: Params
+    client: httpx.AsyncClient, url: str, params: Params, auth: Auth = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Alert counts over time by severity, and the latest alert documents."""
     try:
@@ -208,6 +214,7 @@ async def alerts_panel(
             f"{url}/{s.ALERTS_INDEX_PATTERN}/_search",
             params={"ignore_unavailable": "true", "allow_no_indices": "true"},
             json=alerts_search_body(params),
+            auth=auth or httpx.USE_CLIENT_DEFAULT,
             timeout=5.0,
         )
     except httpx.HTTPError as exc:
@@ -242,8 +249,10 @@ DLQ_COUNT_QUERY = (
 )
 
 
-async def lag_statuses(client: httpx.AsyncClient, url: str) -> dict[str, str]:
-    body = await influx_query(client, url, LAG_STATUS_QUERY)
+async def lag_statuses(
+    client: httpx.AsyncClient, url: str, auth: Auth = None
+) -> dict[str, str]:
+    body = await influx_query(client, url, LAG_STATUS_QUERY, auth)
     statuses = {}
     for result in body.get("results", []):
         for series in result.get("series", []):
@@ -252,8 +261,8 @@ async def lag_statuses(client: httpx.AsyncClient, url: str) -> dict[str, str]:
     return statuses
 
 
-async def dlq_rate(client: httpx.AsyncClient, url: str) -> float:
-    body = await influx_query(client, url, DLQ_COUNT_QUERY)
+async def dlq_rate(client: httpx.AsyncClient, url: str, auth: Auth = None) -> float:
+    body = await influx_query(client, url, DLQ_COUNT_QUERY, auth)
     total = 0.0
     for result in body.get("results", []):
         for series in result.get("series", []):

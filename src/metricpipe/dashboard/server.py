@@ -138,11 +138,11 @@ def create_app(settings: Settings) -> Starlette:
         try:
             if panel.source == "influxdb":
                 series = await queries.influx_panel(
-                    client(), settings.influxdb_url, panel, params
+                    client(), settings.influxdb_url, panel, params, settings.influx_auth
                 )
             else:
                 series, rows = await queries.alerts_panel(
-                    client(), settings.search_url, params
+                    client(), settings.search_url, params, settings.search_auth
                 )
         except queries.StoreError as exc:
             log.warning("Panel %s: %s", panel.id, exc)
@@ -199,8 +199,9 @@ def create_app(settings: Settings) -> Starlette:
         lag: dict[str, str] | None
         dlq: float | None
         try:
-            lag = await queries.lag_statuses(client(), settings.influxdb_url)
-            dlq = await queries.dlq_rate(client(), settings.influxdb_url)
+            url, auth = settings.influxdb_url, settings.influx_auth
+            lag = await queries.lag_statuses(client(), url, auth)
+            dlq = await queries.dlq_rate(client(), url, auth)
         except queries.StoreError as exc:
             log.warning("Health: %s", exc)
             lag, dlq = None, None

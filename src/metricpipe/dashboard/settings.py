@@ -31,12 +31,32 @@ class Settings:
     sink_dlq_topic: str = "metrics.sink.dlq"
     #: librdkafka settings incl. SASL secrets: the file is written 0600.
     kafka_client: dict[str, str] = field(default_factory=dict)
+    #: The stores' credentials (store.influxdb_username, store.search_username);
+    #: empty user: none. Secrets too, in the same 0600 file.
+    influxdb_username: str = ""
+    influxdb_password: str = ""
+    search_username: str = ""
+    search_password: str = ""
+
+    @property
+    def influx_auth(self) -> tuple[str, str] | None:
+        if not self.influxdb_username:
+            return None
+        return self.influxdb_username, self.influxdb_password
+
+    @property
+    def search_auth(self) -> tuple[str, str] | None:
+        if not self.search_username:
+            return None
+        return self.search_username, self.search_password
 
     @classmethod
     def from_config(
         cls, config: "Config", state_file: Path, static_dir: Path
     ) -> "Settings":
         dash = config.dashboard
+        influx = config.store.influxdb_auth() or ("", "")
+        search = config.store.search_auth() or ("", "")
         return cls(
             host=dash.host,
             port=dash.port,
@@ -52,6 +72,10 @@ class Settings:
             lag_error_s=config.lag.error_lag_s,
             sink_dlq_topic=config.kafka.topics.sink_dlq.name,
             kafka_client=config.kafka.librdkafka(),
+            influxdb_username=influx[0],
+            influxdb_password=influx[1],
+            search_username=search[0],
+            search_password=search[1],
         )
 
     def write(self, path: Path) -> None:

@@ -1,8 +1,69 @@
 """Configuration of the stores and of the Kafka Connect sinks."""
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from metricpipe.errors import ConfigError
+
+#: Each store's name in error messages.
+_STORE_NAMES = {"influxdb": "InfluxDB", "search": "OpenSearch/Elasticsearch"}
+
+
+def _credentials(
+    prefix: str, username: str, password: SecretStr | None, password_file: str
+) -> tuple[str, str] | None:
+    """(username, password) of one store from its three keys, or None when the
+    store is used without authentication. Raises ConfigError naming the key;
+    the password itself is never part of a message."""
+    given = password is not None or bool(password_file)
+    if not username:
+        if given:
+            key = f"store.{prefix}_password" + ("" if password is not None else "_file")
+            raise ConfigError(
+                key,
+                "<hidden>" if password is not None else password_file,
+                f"is set but store.{prefix}_username is empty",
+                f"set store.{prefix}_username too, or remove the password",
+            )
+        return None
+
+    key = f"store.{prefix}_password"
+    secret = ""
+    if password is not None:
+        secret = password.get_secret_value()
+    elif password_file:
+        key = f"store.{prefix}_password_file"
+        try:
+            lines = Path(password_file).read_text().splitlines()
+        except OSError as exc:
+            raise ConfigError(
+                key,
+                password_file,
+                f"cannot be read ({exc.strerror})",
+                "point it at a readable file holding the password",
+            ) from None
+        secret = lines[0] if lines else ""
+    if not secret:
+        raise ConfigError(
+            key,
+            password_file if key.endswith("_file") else "<unset>",
+            f"store.{prefix}_username = {username!r} needs a password for "
+            f"{_STORE_NAMES[prefix]}",
+            f"set METRICPIPE_STORE__{prefix.upper()}_PASSWORD or "
+            f"store.{prefix}_password_file (the password on its first line)",
+        )
+    # A control character would end a line of a generated file (Telegraf's TOML,
+    # the Connect secrets file) or of an InfluxQL statement.
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in secret):
+        raise ConfigError(
+            key,
+            "<hidden>",
+            "the password contains a control character (e.g. a newline)",
+            "use printable characters only",
+        )
+    return username, secret
 
 
 class StoreConfig(BaseModel):
@@ -39,6 +100,28 @@ class StoreConfig(BaseModel):
         "rollup_",
         description="Prefix of InfluxDB measurements: rollup_<measurement>.",
     )
+    influxdb_username: str = Field(
+        "",
+        pattern=r"^[A-Za-z0-9._-]*$",
+        description=(
+            "InfluxDB user every client logs in as (HTTP basic auth). Set: the "
+            "local InfluxDB runs with auth-enabled and creates this admin user at "
+            "its first start. Empty: no authentication."
+        ),
+    )
+    influxdb_password: SecretStr | None = Field(
+        None,
+        description=(
+            "InfluxDB password; better from METRICPIPE_STORE__INFLUXDB_PASSWORD or "
+            "store.influxdb_password_file than in the file. Never printed."
+        ),
+    )
+    influxdb_password_file: str = Field(
+        "",
+        description=(
+            "File holding the InfluxDB password (first line), if not given above."
+        ),
+    )
 
     # --- OpenSearch / Elasticsearch --------------------------------------------------
     opensearch_port: int = Field(
@@ -65,6 +148,28 @@ class StoreConfig(BaseModel):
         description=(
             "An existing OpenSearch or Elasticsearch 8/9 cluster to write to, as "
             "http(s)://host:port. Empty uses the local OpenSearch."
+        ),
+    )
+    search_username: str = Field(
+        "",
+        pattern=r"^[^:\x00-\x1f\x7f]*$",
+        description=(
+            "User the sinks, the dashboard and verify log in to search_url as "
+            "(HTTP basic auth). Only with search_url: the local OpenSearch has no "
+            "security plugin. Empty: no authentication."
+        ),
+    )
+    search_password: SecretStr | None = Field(
+        None,
+        description=(
+            "Search password; better from METRICPIPE_STORE__SEARCH_PASSWORD or "
+            "store.search_password_file than in the file. Never printed."
+        ),
+    )
+    search_password_file: str = Field(
+        "",
+        description=(
+            "File holding the search password (first line), if not given above."
         ),
     )
     rollup_index_prefix: str = Field(
@@ -110,3 +215,31 @@ class StoreConfig(BaseModel):
     connectors_ready_timeout_s: float = Field(
         90.0, gt=0, description="How long after_ready waits for RUNNING tasks."
     )
+
+    def influxdb_auth(self) -> tuple[str, str] | None:
+        """(user, password) for InfluxDB's HTTP API; None: no authentication."""
+        return _credentials(
+            "influxdb",
+            self.influxdb_username,
+            self.influxdb_password,
+            self.influxdb_password_file,
+        )
+
+    def search_auth(self) -> tuple[str, str] | None:
+        """(user, password) for search_url; None: no authentication."""
+        return _credentials(
+            "search",
+            self.search_username,
+            self.search_password,
+            self.search_password_file,
+        )
+
+    def credential_errors(self) -> list[ConfigError]:
+        """Every problem with the stores' credentials (reads the password files)."""
+        problems = []
+        for check in (self.influxdb_auth, self.search_auth):
+            try:
+                check()
+            except ConfigError as exc:
+                problems.append(exc)
+        return problems

@@ -30,6 +30,13 @@ HOST = "127.0.0.1"
 OPENSEARCH_SINK = "io.metricpipe.connect.OpenSearchSinkConnector"
 INFLUXDB_SINK = "io.metricpipe.connect.InfluxDbSinkConnector"
 RETENTION_POLICY = "metricpipe"  # created by the influxdb service
+#: Kafka's own provider: ``${file:<path>:<key>}`` in a connector config is read
+#: from a .properties file by the worker when it starts the connector, so the
+#: REST API and the config topic only ever hold the reference.
+FILE_CONFIG_PROVIDER = "org.apache.kafka.common.config.provider.FileConfigProvider"
+#: Keys of the store passwords in the Connect secrets file.
+INFLUXDB_PASSWORD_KEY = "influxdb.password"
+SEARCH_PASSWORD_KEY = "search.password"
 
 # Properties, not YAML: the Connect runtime has no YAML parser on its classpath.
 LOG4J2 = """\
@@ -77,6 +84,53 @@ def uses_influxdb(config: Config) -> bool:
     return "influxdb" in config.supervisor.services
 
 
+def secrets_properties(config: Config) -> str:
+    """The Connect secrets file: each set store password under its key.
+
+    Every character but ASCII letters and digits is written as a ``\\uXXXX``
+    escape, which Java's Properties reads back exactly: leading spaces,
+    backslashes, ``#``, ``=`` and non-ASCII survive.
+    """
+
+    def escaped(value: str) -> str:
+        utf16 = value.encode("utf-16-be")
+        units = [
+            int.from_bytes(utf16[i : i + 2], "big") for i in range(0, len(utf16), 2)
+        ]
+        return "".join(
+            chr(u) if chr(u).isascii() and chr(u).isalnum() else f"\\u{u:04x}"
+            for u in units
+        )
+
+    store = config.store
+    lines = []
+    for key, auth in (
+        (
+            INFLUXDB_PASSWORD_KEY,
+            store.influxdb_auth() if uses_influxdb(config) else None,
+        ),
+        (SEARCH_PASSWORD_KEY, store.search_auth() if uses_search(config) else None),
+    ):
+        if auth is not None:
+            lines.append(f"{key}={escaped(auth[1])}")
+    return "".join(line + "\n" for line in lines)
+
+
+def _credentials(
+    auth: tuple[str, str] | None, secrets_file: Path | None, key: str
+) -> dict[str, str]:
+    """A sink's store credentials: the user, and the password as a reference
+    the worker resolves from the secrets file (never the password itself)."""
+    if auth is None:
+        return {}
+    if secrets_file is None:
+        raise ServiceError("connect", f"needs its secrets file for {key}")
+    return {
+        "store.username": auth[0],
+        "store.password": f"${{file:{secrets_file}:{key}}}",
+    }
+
+
 def _common(config: Config, topic: str) -> dict[str, str]:
     store = config.store
     return {
@@ -95,8 +149,11 @@ def _common(config: Config, topic: str) -> dict[str, str]:
     }
 
 
-def connector_configs(config: Config) -> dict[str, dict[str, str]]:
-    """Every connector this pipeline runs, by name."""
+def connector_configs(
+    config: Config, secrets_file: Path | None = None
+) -> dict[str, dict[str, str]]:
+    """Every connector this pipeline runs, by name. ``secrets_file`` is where
+    ``secrets_properties`` was written; needed only when a store has credentials."""
     store = config.store
     topics = config.kafka.topics
     connectors: dict[str, dict[str, str]] = {}
@@ -109,6 +166,7 @@ def connector_configs(config: Config) -> dict[str, dict[str, str]]:
                 "connector.class": OPENSEARCH_SINK,
                 **_common(config, topic),
                 "store.url": search_url(store),
+                **_credentials(store.search_auth(), secrets_file, SEARCH_PASSWORD_KEY),
                 "record.kind": kind,
                 "index.prefix": prefix,
             }
@@ -121,6 +179,9 @@ def connector_configs(config: Config) -> dict[str, dict[str, str]]:
                 "connector.class": INFLUXDB_SINK,
                 **_common(config, topic),
                 "store.url": f"http://{HOST}:{store.influxdb_port}",
+                **_credentials(
+                    store.influxdb_auth(), secrets_file, INFLUXDB_PASSWORD_KEY
+                ),
                 "record.kind": kind,
                 "influxdb.database": store.influxdb_database,
                 "influxdb.retention.policy": RETENTION_POLICY,
@@ -167,6 +228,12 @@ class ConnectService(Service):
     def properties_file(self) -> Path:
         return self.workspace.conf / "connect" / "worker.properties"
 
+    @property
+    def secrets_file(self) -> Path:
+        """The store passwords the connectors reference (0600). Absolute: the
+        provider's allowed.paths must be, and the worker runs in its data dir."""
+        return (self.workspace.conf / "connect" / "store-secrets.properties").absolute()
+
     def worker_properties(self) -> str:
         store = self.config.store
         group = store.connect_group_id
@@ -193,6 +260,11 @@ class ConnectService(Service):
             "offset.flush.interval.ms": str(store.sink_offset_flush_interval_ms),
             "scheduled.rebalance.max.delay.ms": "0",
             "consumer.auto.offset.reset": "earliest",
+            # Store passwords reach the connectors as ${file:...} references,
+            # resolved by the worker; the provider may read this folder only.
+            "config.providers": "file",
+            "config.providers.file.class": FILE_CONFIG_PROVIDER,
+            "config.providers.file.param.allowed.paths": str(self.secrets_file.parent),
         }
         # The worker, and the producers, consumers and admin clients it makes for
         # connectors, each take the security settings (kafka.security_protocol).
@@ -213,6 +285,15 @@ class ConnectService(Service):
         # 0600: with sasl_ssl it carries the Kafka password.
         write_private(self.properties_file, self.worker_properties())
         (conf / "log4j2.properties").write_text(LOG4J2)
+        # The ${file:<path>:<key>} syntax cannot hold a path with ':' or '}'.
+        if any(c in str(self.secrets_file) for c in ":}"):
+            raise ServiceError(
+                self.name,
+                f"cannot reference its secrets file {self.secrets_file}: the "
+                "path holds ':' or '}'; use a --workspace path without them",
+            )
+        # 0600, and written even when empty so a stale password does not stay.
+        write_private(self.secrets_file, secrets_properties(self.config))
 
     def process(self) -> ProcessSpec:
         heap = self.config.store.connect_heap_mb
@@ -263,7 +344,7 @@ class ConnectService(Service):
             prune_indices(store)
 
         base = connect_url(self.config)
-        wanted = connector_configs(self.config)
+        wanted = connector_configs(self.config, self.secrets_file)
         for name, body in wanted.items():
             response = httpx.put(
                 f"{base}/connectors/{name}/config", json=body, timeout=30

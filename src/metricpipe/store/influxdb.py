@@ -33,25 +33,44 @@ def influx_url(port: int) -> str:
 
 
 def influx_query(
-    port: int, query: str, database: str = "", timeout_s: float = 10.0
+    port: int,
+    query: str,
+    database: str = "",
+    timeout_s: float = 10.0,
+    auth: tuple[str, str] | None = None,
+    shown: str = "",
 ) -> list[dict[str, Any]]:
-    """Run one InfluxQL statement over HTTP; return its series, raise on errors."""
-    params = {"q": query, "epoch": "ms"}
+    """Run one InfluxQL statement over HTTP; return its series, raise on errors.
+
+    The statement goes in the POST body, never in the URL: a ``CREATE USER``
+    carries a password, and URLs end up in logs. ``auth`` is (user, password)
+    for HTTP basic auth; ``shown`` replaces the statement in error messages.
+    """
+    form = {"q": query, "epoch": "ms"}
     if database:
-        params["db"] = database
-    response = httpx.post(f"{influx_url(port)}/query", params=params, timeout=timeout_s)
+        form["db"] = database
+    response = httpx.post(
+        f"{influx_url(port)}/query", data=form, auth=auth, timeout=timeout_s
+    )
     response.raise_for_status()
     body = response.json()
     series: list[dict[str, Any]] = []
     for result in body.get("results", []):
         if "error" in result:
-            raise ServiceError("influxdb", f"rejected {query!r}: {result['error']}")
+            raise ServiceError(
+                "influxdb", f"rejected {shown or query!r}: {result['error']}"
+            )
         series.extend(result.get("series", []))
     return series
 
 
 def _quote_ident(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _quote_string(value: str) -> str:
+    """An InfluxQL string literal: its scanner knows only these two escapes here."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 class InfluxDBService(Service):
@@ -115,7 +134,7 @@ bind-address = "{HOST}:{rpc_port}"
 [http]
   enabled = true
   bind-address = "{HOST}:{store.influxdb_port}"
-  auth-enabled = false
+  auth-enabled = {"true" if store.influxdb_username else "false"}
   log-enabled = false
   pprof-enabled = false
 
@@ -163,14 +182,49 @@ bind-address = "{HOST}:{rpc_port}"
         return response.status_code == 204
 
     def after_ready(self) -> None:
+        auth = self.config.store.influxdb_auth()
         try:
-            self._create_databases()
+            if auth is not None:
+                self._create_admin(auth)
+            self._create_databases(auth)
         except httpx.HTTPError as exc:
+            what = "admin user and databases" if auth else "databases"
             raise ServiceError(
-                self.name, f"could not create its databases: {exc}"
+                self.name, f"could not create its {what}: {exc}"
             ) from exc
 
-    def _create_databases(self) -> None:
+    def _create_admin(self, auth: tuple[str, str]) -> None:
+        """The admin user store.influxdb_username, at every start.
+
+        With auth-enabled and no user yet, InfluxDB 1.x lets anyone create the
+        first admin user and nothing else. Once it exists the statement must be
+        authenticated, and InfluxDB answers it without error when the user
+        already exists with this password: idempotent on restart.
+        """
+        user, password = auth
+        statement = (
+            f"CREATE USER {_quote_ident(user)} WITH PASSWORD "
+            f"{_quote_string(password)} WITH ALL PRIVILEGES"
+        )
+        shown = f"CREATE USER {_quote_ident(user)} WITH PASSWORD [hidden]"
+        try:
+            influx_query(
+                self.config.store.influxdb_port, statement, auth=auth, shown=shown
+            )
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code != 401:
+                raise
+            raise ServiceError(
+                self.name,
+                f"refused the configured credentials of user {user!r} (401): its "
+                "data already has an admin user with another name or password. "
+                "Set the password it was created with, or start with a fresh "
+                "--workspace; changing the password of an existing InfluxDB is "
+                "not supported yet",
+            ) from None
+        log.info("InfluxDB admin user %s is in place", user)
+
+    def _create_databases(self, auth: tuple[str, str] | None) -> None:
         store = self.config.store
         port = store.influxdb_port
         for database, days in (
@@ -180,8 +234,8 @@ bind-address = "{HOST}:{rpc_port}"
             # CREATE DATABASE is idempotent; the policy is created, or altered when
             # the configured duration changed since the last start.
             db = _quote_ident(database)
-            influx_query(port, f"CREATE DATABASE {db}")
-            policies = influx_query(port, f"SHOW RETENTION POLICIES ON {db}")
+            influx_query(port, f"CREATE DATABASE {db}", auth=auth)
+            policies = influx_query(port, f"SHOW RETENTION POLICIES ON {db}", auth=auth)
             names = {
                 str(row[0]) for serie in policies for row in serie.get("values", [])
             }
@@ -190,5 +244,6 @@ bind-address = "{HOST}:{rpc_port}"
                 port,
                 f'{verb} RETENTION POLICY "metricpipe" ON {db} '
                 f"DURATION {days}d REPLICATION 1 DEFAULT",
+                auth=auth,
             )
             log.info("InfluxDB database %s keeps points %d days", database, days)

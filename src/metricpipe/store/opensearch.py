@@ -51,6 +51,17 @@ class OpenSearchService(Service):
                 "service must not run",
                 "remove 'opensearch' from supervisor.services, or clear search_url",
             )
+        if store.search_username:
+            # Credentials the local node would accept whatever they are would
+            # only make it look protected.
+            raise ConfigError(
+                "store.search_username",
+                store.search_username,
+                "the local OpenSearch runs without the security plugin and would "
+                "not check it",
+                "clear store.search_username, or set store.search_url to a secured "
+                "cluster and remove 'opensearch' from supervisor.services",
+            )
 
     @property
     def endpoint(self) -> str:

@@ -83,9 +83,10 @@ def index_templates(store: StoreConfig) -> dict[str, dict[str, Any]]:
 def install_templates(store: StoreConfig, timeout_s: float = 10.0) -> None:
     """PUT every template; idempotent, done before any connector writes."""
     base = search_url(store)
+    auth = store.search_auth()
     for name, body in index_templates(store).items():
         response = httpx.put(
-            f"{base}/_index_template/{name}", json=body, timeout=timeout_s
+            f"{base}/_index_template/{name}", json=body, auth=auth, timeout=timeout_s
         )
         if response.status_code != 200:
             raise ServiceError(
@@ -101,6 +102,7 @@ def prune_indices(
 ) -> list[str]:
     """Delete daily indices older than ``search_retention_days``; return their names."""
     base = search_url(store)
+    auth = store.search_auth()
     today = today or dt.datetime.now(dt.UTC).date()
     oldest = today - dt.timedelta(days=store.search_retention_days)
     deleted = []
@@ -108,6 +110,7 @@ def prune_indices(
         response = httpx.get(
             f"{base}/_cat/indices/{prefix}-*",
             params={"format": "json", "h": "index"},
+            auth=auth,
             timeout=timeout_s,
         )
         response.raise_for_status()
@@ -115,7 +118,9 @@ def prune_indices(
             name = str(row["index"])
             day = index_day(name, prefix)
             if day is not None and day < oldest:
-                httpx.delete(f"{base}/{name}", timeout=timeout_s).raise_for_status()
+                httpx.delete(
+                    f"{base}/{name}", auth=auth, timeout=timeout_s
+                ).raise_for_status()
                 deleted.append(name)
                 log.info("Deleted index %s, older than %s", name, oldest)
     return deleted

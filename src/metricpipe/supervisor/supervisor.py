@@ -104,7 +104,9 @@ class Supervisor:
 
     def validate(self) -> None:
         """Validate every service's config before the first process starts."""
-        problems: list[ConfigError] = []
+        # The stores' credentials (password files are read here): every client
+        # of a store needs them, whichever services run.
+        problems: list[ConfigError] = self.config.store.credential_errors()
         for service in self.services:
             try:
                 service.validate()

@@ -101,6 +101,8 @@ class Verifier:
             or f"http://127.0.0.1:{config.store.opensearch_port}"
         )
         self._http = httpx.Client(timeout=5.0)
+        self._influx_auth = config.store.influxdb_auth()
+        self._search_auth = config.store.search_auth()
 
     # --- Kafka ---------------------------------------------------------------------
 
@@ -332,7 +334,8 @@ class Verifier:
         index = f"{self.config.store.rollup_index_prefix}-{day}"
         try:
             answer = self._http.get(
-                f"{self.search_url}/{index}/_doc/{quote(key, safe='')}"
+                f"{self.search_url}/{index}/_doc/{quote(key, safe='')}",
+                auth=self._search_auth,
             )
         except httpx.HTTPError:
             return {}
@@ -351,6 +354,7 @@ class Verifier:
             answer = self._http.get(
                 f"{self.influx_url}/query",
                 params={"db": self.config.store.influxdb_database, "q": query},
+                auth=self._influx_auth,
             )
             series = answer.json()["results"][0].get("series") or []
         except (httpx.HTTPError, ValueError, KeyError, IndexError):
@@ -377,16 +381,24 @@ class Verifier:
             f"verify_reconcile {numbers},ok={str(recon['ok']).lower()} {now_ms}"
         )
         try:
-            self._http.post(
+            answer = self._http.post(
                 f"{self.influx_url}/write",
                 params={
                     "db": self.config.store.influxdb_pipeline_database,
                     "precision": "ms",
                 },
                 content="\n".join(lines),
+                auth=self._influx_auth or httpx.USE_CLIENT_DEFAULT,
             )
         except httpx.HTTPError as exc:
             log.warning("Could not record the verify result in InfluxDB: %s", exc)
+            return
+        if answer.status_code != 204:
+            log.warning(
+                "InfluxDB did not record the verify result (HTTP %d): %s",
+                answer.status_code,
+                answer.text[:200],
+            )
 
 
 def hop_ok(result: VerifyResult) -> bool:

@@ -224,14 +224,19 @@ KEY_FIELDS = ("series_id", "window_s", "window_start")
 
 
 def opensearch_rollups(
-    url: str, index_prefix: str, host_prefix: str, client: httpx.Client | None = None
+    url: str,
+    index_prefix: str,
+    host_prefix: str,
+    client: httpx.Client | None = None,
+    auth: tuple[str, str] | None = None,
 ) -> Stored:
     """Every rollup document whose ``tags.host`` starts with ``host_prefix``.
 
     Read with the scroll API; a key found in two documents (two daily indices,
-    or two ids) is a duplicate.
+    or two ids) is a duplicate. ``auth`` (user, password) is for the client
+    made here when none is given.
     """
-    http = client or httpx.Client(timeout=30.0)
+    http = client or httpx.Client(timeout=30.0, auth=auth)
     stored = Stored("opensearch")
     pattern = f"{index_prefix}-*"
     http.post(f"{url}/{pattern}/_refresh").raise_for_status()
@@ -273,13 +278,15 @@ def influxdb_rollups(
     measurements: Iterable[str],
     host_prefix: str,
     client: httpx.Client | None = None,
+    auth: tuple[str, str] | None = None,
 ) -> Stored:
     """Every rollup point whose ``host`` tag starts with ``host_prefix``.
 
     InfluxDB overwrites a point with the same series and time, so one key can
     only show twice if the tag sets differ (e.g. a tag added on replay).
+    ``auth`` (user, password) is for the client made here when none is given.
     """
-    http = client or httpx.Client(timeout=60.0)
+    http = client or httpx.Client(timeout=60.0, auth=auth)
     stored = Stored("influxdb")
     if not all(c.isalnum() or c == "-" for c in host_prefix):
         raise ValueError(f"host prefix {host_prefix!r}: use only letters, digits, -")

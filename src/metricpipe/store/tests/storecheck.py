@@ -89,6 +89,7 @@ class Stores:
             self.influx_port,
             f'SELECT * FROM "{measurement}" WHERE "host" = \'{host}\'',
             database="metrics",
+            auth=self.pipeline.config.store.influxdb_auth(),
         )
         rows = []
         for serie in series:

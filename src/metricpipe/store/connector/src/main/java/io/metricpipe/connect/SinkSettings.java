@@ -1,5 +1,7 @@
 package io.metricpipe.connect;
 
+import java.nio.charset.StandardCharsets;
+import java.util.Base64;
 import java.util.Map;
 import org.apache.kafka.common.config.AbstractConfig;
 import org.apache.kafka.common.config.ConfigDef;
@@ -9,6 +11,8 @@ import org.apache.kafka.common.config.ConfigDef.Type;
 /** Settings shared by both sinks; each sink reads the keys that concern it. */
 public final class SinkSettings extends AbstractConfig {
     public static final String URL = "store.url";
+    public static final String USERNAME = "store.username";
+    public static final String PASSWORD = "store.password";
     public static final String KIND = "record.kind";
     public static final String TIMEOUT_MS = "request.timeout.ms";
     public static final String BACKOFF_MS = "retry.backoff.ms";
@@ -19,6 +23,11 @@ public final class SinkSettings extends AbstractConfig {
 
     public static final ConfigDef DEFINITION = new ConfigDef()
             .define(URL, Type.STRING, Importance.HIGH, "Base URL of the store, http://host:port.")
+            .define(USERNAME, Type.STRING, "", Importance.MEDIUM,
+                    "User for HTTP basic auth to the store; empty sends no credentials.")
+            // PASSWORD: Connect and AbstractConfig show it as [hidden], in logs too.
+            .define(PASSWORD, Type.PASSWORD, "", Importance.MEDIUM,
+                    "Password for HTTP basic auth; give a ${file:<path>:<key>} reference.")
             .define(KIND, Type.STRING, "rollup", ConfigDef.ValidString.in("rollup", "alert"),
                     Importance.HIGH, "What the topic holds: rollup or alert records.")
             .define(TIMEOUT_MS, Type.INT, 10_000, ConfigDef.Range.atLeast(100), Importance.MEDIUM,
@@ -40,6 +49,20 @@ public final class SinkSettings extends AbstractConfig {
     public String url() {
         String url = getString(URL);
         return url.endsWith("/") ? url.substring(0, url.length() - 1) : url;
+    }
+
+    /** The Authorization header value, or null when no user is configured. */
+    public String authorization() {
+        String user = getString(USERNAME);
+        if (user.isEmpty()) {
+            return null;
+        }
+        return basicAuth(user, getPassword(PASSWORD).value());
+    }
+
+    static String basicAuth(String user, String password) {
+        String pair = user + ":" + password;
+        return "Basic " + Base64.getEncoder().encodeToString(pair.getBytes(StandardCharsets.UTF_8));
     }
 
     public Records.Kind kind() {

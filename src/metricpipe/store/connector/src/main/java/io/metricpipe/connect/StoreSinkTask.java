@@ -36,6 +36,8 @@ public abstract class StoreSinkTask extends SinkTask {
 
     protected SinkSettings settings;
     protected HttpClient http;
+    // Basic auth sent with every request (store.username), or null.
+    private String authorization;
     private ErrantRecordReporter reporter;
     // Records already sent to the DLQ while their batch is being redelivered:
     // a retry must not report them twice.
@@ -50,6 +52,7 @@ public abstract class StoreSinkTask extends SinkTask {
     @Override
     public void start(Map<String, String> props) {
         settings = new SinkSettings(props);
+        authorization = settings.authorization();
         http = HttpClient.newBuilder()
                 .connectTimeout(Duration.ofMillis(settings.getInt(SinkSettings.TIMEOUT_MS)))
                 .version(HttpClient.Version.HTTP_1_1)
@@ -110,11 +113,16 @@ public abstract class StoreSinkTask extends SinkTask {
 
     /** POST a body; IOExceptions (store down, timeout) become retriable. */
     protected HttpResponse<String> post(String url, String contentType, String body) {
-        HttpRequest request = HttpRequest.newBuilder(URI.create(url))
+        HttpRequest.Builder builder = HttpRequest.newBuilder(URI.create(url))
                 .timeout(Duration.ofMillis(settings.getInt(SinkSettings.TIMEOUT_MS)))
                 .header("Content-Type", contentType)
-                .POST(HttpRequest.BodyPublishers.ofString(body))
-                .build();
+                .POST(HttpRequest.BodyPublishers.ofString(body));
+        // Sent up front, not after a 401 challenge: InfluxDB and OpenSearch
+        // answer a missing header with an error, not with a challenge to retry.
+        if (authorization != null) {
+            builder.header("Authorization", authorization);
+        }
+        HttpRequest request = builder.build();
         try {
             return http.send(request, HttpResponse.BodyHandlers.ofString());
         } catch (IOException e) {

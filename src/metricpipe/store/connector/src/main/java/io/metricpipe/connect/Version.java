@@ -1,7 +1,7 @@
 package io.metricpipe.connect;
 
 final class Version {
-    static final String VERSION = "0.1.0";
+    static final String VERSION = "0.2.0";
 
     private Version() {}
 }
