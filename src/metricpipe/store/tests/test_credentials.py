@@ -494,7 +494,7 @@ def test_influxdb_clients_send_basic_auth_and_no_password_in_a_url(
     verifier = Verifier(config)
     verifier._influx_count(1)
     influxdb_rollups(stub.url, "metrics", "rollup_", ["cpu"], "h", auth=auth)
-    WindowWatch(config, "cpu", 0)._influx_windows()
+    WindowWatch(config, "cpu", 0)._influx_totals()
     peer.create_database(stub.url, auth)
 
     async def dashboard() -> None:
