@@ -743,11 +743,26 @@ def config_reference() -> None:
 @config_app.command("check")
 def config_check(config: ConfigOpt = None, json_: JsonOpt = False) -> None:
     """Validate the config (file and environment) and print the result."""
-    from metricpipe.errors import ConfigErrors
+    from metricpipe.errors import ConfigError, ConfigErrors
+    from metricpipe.paths import Workspace
+    from metricpipe.supervisor.registry import build_services
+    from metricpipe.supervisor.supervisor import port_clashes
 
     cfg = _load(config)
     # Also what `up` checks first: the stores' credentials (reads password files).
     problems = cfg.store.credential_errors()
+    if cfg.kafka.secured:
+        try:
+            cfg.kafka.password()
+        except ConfigError as exc:
+            problems.append(exc)
+    # What `up` checks before the first process starts: the services exist and
+    # no two of them listen on one port.
+    problems += port_clashes(cfg)
+    try:
+        build_services(cfg, Workspace.resolve(None))
+    except ConfigError as exc:
+        problems.append(exc)
     if problems:
         raise ConfigErrors(problems)
     if json_:

@@ -151,7 +151,8 @@ class KafkaConfig(BaseModel):
 
     def password(self) -> str:
         """The SASL password, from the key or from kafka.sasl_password_file."""
-        if self.sasl_password is not None:
+        # An empty value (e.g. an exported but empty variable) is no password.
+        if self.sasl_password is not None and self.sasl_password.get_secret_value():
             return self._checked(
                 self.sasl_password.get_secret_value(), "kafka.sasl_password"
             )

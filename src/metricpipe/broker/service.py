@@ -68,13 +68,8 @@ class KafkaService(Service):
 
     def validate(self) -> None:
         kafka = self.config.kafka
-        if kafka.port == kafka.controller_port:
-            raise ConfigError(
-                "kafka.controller_port",
-                kafka.controller_port,
-                "must differ from kafka.port",
-                "pick another free port",
-            )
+        # kafka.port == kafka.controller_port is found by the supervisor's
+        # port_clashes, with every other port.
         for topic in kafka.topics.all():
             if topic.max_message_bytes > 100 * 1024 * 1024:
                 raise ConfigError(

@@ -1,6 +1,6 @@
 """Configuration of consumer lag monitoring."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 
 class LagConfig(BaseModel):
@@ -18,3 +18,13 @@ class LagConfig(BaseModel):
     error_lag_s: float = Field(
         120.0, gt=0, description="A group further behind than this is ERR."
     )
+
+    @field_validator("error_lag_s")
+    @classmethod
+    def _error_above_warn(cls, value: float, info: ValidationInfo) -> float:
+        warn = info.data.get("warn_lag_s")
+        if warn is not None and value <= warn:
+            raise ValueError(
+                f"must be above lag.warn_lag_s ({warn}): a group is WARN before ERR"
+            )
+        return value

@@ -65,6 +65,60 @@ def order_services(services: list[Service]) -> list[Service]:
     return ordered
 
 
+def listen_ports(config: Config) -> dict[str, int]:
+    """The fixed ports the configured services listen on, by config key (0, a
+    free port picked at start, is left out)."""
+    kafka, store = config.kafka, config.store
+    by_service = {
+        "kafka": {
+            "kafka.port": kafka.port,
+            "kafka.controller_port": kafka.controller_port,
+        }
+        if kafka.is_local
+        else {},
+        "opensearch": {
+            "store.opensearch_port": store.opensearch_port,
+            "store.opensearch_transport_port": store.opensearch_transport_port,
+        },
+        "influxdb": {
+            "store.influxdb_port": store.influxdb_port,
+            "store.influxdb_rpc_port": store.influxdb_rpc_port,
+        },
+        "connect": {"store.connect_port": store.connect_port},
+        "spark": {"process.ui_port": config.process.ui_port},
+        "burrow": {"lag.burrow_port": config.lag.burrow_port},
+        "dashboard": {"dashboard.port": config.dashboard.port},
+    }
+    return {
+        key: port
+        for name in config.supervisor.services
+        for key, port in by_service.get(name, {}).items()
+        if port
+    }
+
+
+def port_clashes(config: Config) -> list[ConfigError]:
+    """Two services (or one service twice) set to listen on the same port.
+
+    Found before anything starts: otherwise the first one takes the port and the
+    second fails minutes later, after its neighbours started.
+    """
+    owners: dict[int, str] = {}
+    problems = []
+    for key, port in listen_ports(config).items():
+        first = owners.setdefault(port, key)
+        if first != key:
+            problems.append(
+                ConfigError(
+                    key,
+                    port,
+                    f"is also {first}: two services cannot listen on one port",
+                    f"give {key} another port",
+                )
+            )
+    return problems
+
+
 @dataclass
 class _Running:
     service: Service
@@ -107,6 +161,7 @@ class Supervisor:
         # The stores' credentials (password files are read here): every client
         # of a store needs them, whichever services run.
         problems: list[ConfigError] = self.config.store.credential_errors()
+        problems += port_clashes(self.config)
         for service in self.services:
             try:
                 service.validate()

@@ -144,3 +144,23 @@ def test_list_keys_from_environment(tmp_path: Path) -> None:
 
     assert words.supervisor.services == ["kafka", "telegraf"]
     assert as_json.supervisor.services == ["kafka"]
+
+
+def test_config_check_finds_what_up_would_refuse(tmp_path: Path) -> None:
+    """Beyond the schema: port clashes, thresholds in the wrong order, a secured
+    broker without a password, a service this version cannot run."""
+    cases = {
+        "[kafka]\nport = 8050\n": "'dashboard.port' has value 8050: is also kafka.port",
+        "[lag]\nwarn_lag_s = 100\nerror_lag_s = 10\n": "must be above lag.warn_lag_s",
+        '[kafka]\nsecurity_protocol = "sasl_ssl"\n': "needs a password",
+        '[supervisor]\nservices = ["kafka", "burrow"]\n': "'burrow': this service",
+    }
+    env = {"METRICPIPE_KAFKA__SASL_PASSWORD": ""}
+    for text, expected in cases.items():
+        path = write(tmp_path, text)
+        result = cli("config", "check", "--config", str(path), env=env)
+
+        assert result.returncode == 2, (text, result.stdout, result.stderr)
+        assert expected in " ".join(result.stderr.split()), (text, result.stderr)
+
+    assert cli("config", "check", "--config", str(write(tmp_path, ""))).returncode == 0
