@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import tomli_w
 
 from metricpipe.config import Config, load_config, merge
@@ -105,6 +106,36 @@ class TestPipeline:
         state = PipelineState.read(self.workspace.state_file)
         assert state is not None, "the supervisor wrote no state file"
         return state
+
+    def command_lines_holding(self, secret: str) -> list[tuple[str, int]]:
+        """(service, pid) of every service process or child whose command line
+        holds ``secret``: ps shows command lines to every user."""
+        found = []
+        for service in self.state().services:
+            assert service.pid is not None, service
+            parent = psutil.Process(service.pid)
+            for proc in [parent, *parent.children(recursive=True)]:
+                try:
+                    argv = " ".join(proc.cmdline())
+                except psutil.NoSuchProcess:  # gone, or a zombie, since listed
+                    continue
+                if secret in argv:
+                    found.append((service.name, proc.pid))
+        return found
+
+    def files_holding(self, secret: str) -> list[Path]:
+        """Every regular file under the workspace whose bytes hold ``secret``."""
+        found = []
+        for path in self.workspace.root.rglob("*"):
+            if not path.is_file() or path.is_symlink():
+                continue
+            try:
+                text = path.read_bytes()
+            except OSError:
+                continue
+            if secret.encode() in text:
+                found.append(path)
+        return found
 
     def leftover_pids(self, state: PipelineState) -> list[int]:
         pids = [state.supervisor_pid] + [

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
@@ -187,28 +186,12 @@ def test_the_password_is_in_no_output_log_or_shared_file(
     assert "metricpipe" in outputs[3].stdout, outputs[3].stdout
 
     # Nor in any command line (ps shows those to every user).
-    for service in secured.state().services:
-        assert service.pid is not None, service
-        parent = psutil.Process(service.pid)
-        for proc in [parent, *parent.children(recursive=True)]:
-            try:
-                argv = " ".join(proc.cmdline())
-            except psutil.NoSuchProcess:  # gone, or a zombie, since listed
-                continue
-            assert MARK not in argv, (service.name, proc.pid)
+    assert secured.command_lines_holding(MARK) == []
 
     root = secured.workspace.root
     assert stat.S_IMODE(secured.workspace.conf.stat().st_mode) == 0o700
     holders = []
-    for path in root.rglob("*"):
-        if not path.is_file() or path.is_symlink():
-            continue
-        try:
-            text = path.read_bytes()
-        except OSError:
-            continue
-        if MARK.encode() not in text:
-            continue
+    for path in secured.files_holding(MARK):
         holders.append(path.relative_to(root))
         assert path.stat().st_mode & 0o077 == 0, f"{path} is readable by others"
         assert "logs" not in path.parts, f"the password is in the log {path}"
